@@ -22,9 +22,15 @@ impl Config {
         Self {
             redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
             amqp_url: var("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            rabbitmq_management_url: var("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:15672"),
+            rabbitmq_management_url: var(
+                "RABBITMQ_MANAGEMENT_URL",
+                "http://guest:guest@127.0.0.1:15672",
+            ),
             kafka_brokers: var("KAFKA_BROKERS", "127.0.0.1:9092"),
-            database_url: var("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"),
+            database_url: var(
+                "DATABASE_URL",
+                "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+            ),
         }
     }
 }
@@ -56,7 +62,10 @@ mod tests {
 
     #[test]
     fn redact_hides_passwords_only() {
-        assert_eq!(redact("postgres://postgres:secret@h:5432/db"), "postgres://postgres:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://postgres:secret@h:5432/db"),
+            "postgres://postgres:***@h:5432/db"
+        );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact("127.0.0.1:9092"), "127.0.0.1:9092");
     }

@@ -49,17 +49,27 @@ pub async fn run(config: &Config) -> bool {
     );
     let reports = [reports.0, reports.1, reports.2, reports.3];
     print_table(&reports);
-    let down: Vec<&Report> = reports.iter().filter(|report| report.outcome.is_err()).collect();
+    let down: Vec<&Report> = reports
+        .iter()
+        .filter(|report| report.outcome.is_err())
+        .collect();
     if down.is_empty() {
         println!("\nall services are up");
         return true;
     }
     eprintln!();
     for report in &down {
-        let reason = report.outcome.as_ref().err().map(String::as_str).unwrap_or_default();
+        let reason = report
+            .outcome
+            .as_ref()
+            .err()
+            .map(String::as_str)
+            .unwrap_or_default();
         eprintln!("DOWN: {} at {}: {reason}", report.service, report.endpoint);
     }
-    eprintln!("start them with `scripts/dev-services up`, or point the *_URL variables at running servers");
+    eprintln!(
+        "start them with `scripts/dev-services up`, or point the *_URL variables at running servers"
+    );
     false
 }
 
@@ -81,7 +91,10 @@ async fn check(
 }
 
 fn print_table(reports: &[Report]) {
-    println!("{:<10} {:<48} {:<6} {:<28} {:>10}", "service", "endpoint", "status", "version", "round trip");
+    println!(
+        "{:<10} {:<48} {:<6} {:<28} {:>10}",
+        "service", "endpoint", "status", "version", "round trip"
+    );
     for report in reports {
         match &report.outcome {
             Ok(healthy) => println!(
@@ -119,7 +132,10 @@ where
 async fn redis(config: &Config) -> Result<Healthy> {
     let client = redis::Client::open(config.redis_url.as_str()).context("invalid REDIS_URL")?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let info: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await?;
     let version = info
         .lines()
         .find_map(|line| line.strip_prefix("redis_version:"))
@@ -128,14 +144,24 @@ async fn redis(config: &Config) -> Result<Healthy> {
         .to_string();
     let round_trip = median_round_trip(|| {
         let mut conn = conn.clone();
-        async move { Ok(redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop)?) }
+        async move {
+            Ok(redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)?)
+        }
     })
     .await?;
-    Ok(Healthy { version, round_trip })
+    Ok(Healthy {
+        version,
+        round_trip,
+    })
 }
 
 async fn rabbitmq(config: &Config) -> Result<Healthy> {
-    let connection = lapin::Connection::connect(&config.amqp_url, lapin::ConnectionProperties::default()).await?;
+    let connection =
+        lapin::Connection::connect(&config.amqp_url, lapin::ConnectionProperties::default())
+            .await?;
     // Opening and closing a channel is one AMQP round trip each way.
     let round_trip = median_round_trip(|| async {
         let channel = connection.create_channel().await?;
@@ -148,12 +174,20 @@ async fn rabbitmq(config: &Config) -> Result<Healthy> {
     let version = rabbitmq_version(&config.rabbitmq_management_url)
         .await
         .unwrap_or_else(|_| "unknown (no management API)".into());
-    Ok(Healthy { version, round_trip })
+    Ok(Healthy {
+        version,
+        round_trip,
+    })
 }
 
 async fn rabbitmq_version(management_url: &str) -> Result<String> {
     let url = reqwest::Url::parse(management_url)?;
-    let user = if url.username().is_empty() { "guest" } else { url.username() }.to_string();
+    let user = if url.username().is_empty() {
+        "guest"
+    } else {
+        url.username()
+    }
+    .to_string();
     let password = url.password().unwrap_or("guest").to_string();
     let mut overview = url.clone();
     overview.set_username("").ok();
@@ -178,7 +212,9 @@ async fn kafka(config: &Config) -> Result<Healthy> {
     let brokers = config.kafka_brokers.clone();
     // rdkafka's metadata call blocks; keep it off the runtime threads.
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()?;
         let timeout = Duration::from_secs(3);
         let metadata = consumer.fetch_metadata(None, timeout)?;
         let mut samples = Vec::with_capacity(ROUND_TRIPS);
@@ -202,7 +238,9 @@ async fn kafka(config: &Config) -> Result<Healthy> {
 
 async fn postgres(config: &Config) -> Result<Healthy> {
     let mut conn = sqlx::PgConnection::connect(&config.database_url).await?;
-    let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&mut conn).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
     let mut samples = Vec::with_capacity(ROUND_TRIPS);
     for _ in 0..ROUND_TRIPS {
         let started = Instant::now();
@@ -212,7 +250,10 @@ async fn postgres(config: &Config) -> Result<Healthy> {
     samples.sort_unstable();
     let _ = conn.close().await;
     Ok(Healthy {
-        version: format!("PostgreSQL {}", version.split_whitespace().next().unwrap_or(&version)),
+        version: format!(
+            "PostgreSQL {}",
+            version.split_whitespace().next().unwrap_or(&version)
+        ),
         round_trip: samples[ROUND_TRIPS / 2],
     })
 }

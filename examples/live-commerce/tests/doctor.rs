@@ -24,7 +24,10 @@ fn text(output: &Output) -> String {
 fn reports_every_service_up_with_version_and_round_trip() {
     let output = doctor(&[]);
     let text = text(&output);
-    assert!(output.status.success(), "doctor failed with the dev services up:\n{text}");
+    assert!(
+        output.status.success(),
+        "doctor failed with the dev services up:\n{text}"
+    );
     for service in ["redis", "rabbitmq", "kafka", "postgres"] {
         let line = text
             .lines()
@@ -43,8 +46,14 @@ fn names_the_service_that_is_down_and_exits_1() {
     let output = doctor(&[("REDIS_URL", format!("redis://127.0.0.1:{unused}"))]);
     let text = text(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    assert!(text.contains(&format!("DOWN: redis at redis://127.0.0.1:{unused}")), "{text}");
-    assert!(!text.contains("DOWN: postgres"), "only the down service is named:\n{text}");
+    assert!(
+        text.contains(&format!("DOWN: redis at redis://127.0.0.1:{unused}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("DOWN: postgres"),
+        "only the down service is named:\n{text}"
+    );
 }
 
 #[test]
@@ -52,7 +61,10 @@ fn a_hanging_service_is_reported_within_the_timeout() {
     // A listener that accepts but never answers: the check must give up, not hang.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let output = doctor(&[("DATABASE_URL", format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"))]);
+    let output = doctor(&[(
+        "DATABASE_URL",
+        format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
+    )]);
     let text = text(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("DOWN: postgres"), "{text}");

@@ -38,7 +38,10 @@ async fn produce(producer: &FutureProducer, topic: &str, from: usize, to: usize)
         let key = format!("room-{}", i % 3);
         let payload = format!("message-{i}");
         producer
-            .send(FutureRecord::to(topic).key(&key).payload(&payload), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
             .await
             .unwrap_or_else(|(error, _)| panic!("delivery of {payload} failed: {error}"));
     }
@@ -52,7 +55,8 @@ async fn receive(consumer: &StreamConsumer, count: usize) -> Vec<(String, String
         while received.len() < count {
             let message = stream.next().await.expect("stream open").expect("message");
             let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-            let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+            let payload =
+                String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
             received.push((key, payload));
         }
     };
@@ -80,10 +84,15 @@ async fn produce_and_consume_in_a_group_with_committed_offsets() {
     for (key, numbers) in &per_key {
         let mut sorted = numbers.clone();
         sorted.sort_unstable();
-        assert_eq!(numbers, &sorted, "messages of {key} arrive in order (one key, one partition)");
+        assert_eq!(
+            numbers, &sorted,
+            "messages of {key} arrive in order (one key, one partition)"
+        );
         assert_eq!(numbers.len(), 10);
     }
-    consumer.commit_consumer_state(CommitMode::Sync).expect("commit");
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit");
     drop(consumer);
 
     // A later member of the same group starts after the committed offsets.

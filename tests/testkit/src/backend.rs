@@ -43,5 +43,7 @@ pub fn docker_engine_answers() -> bool {
 
 /// Reads a non-empty environment variable.
 pub(crate) fn env_url(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }

@@ -13,7 +13,11 @@ pub fn find(name: &str, install: &str, extra_dirs: &[&str]) -> Result<PathBuf> {
     };
     if name.contains('/') {
         let path = PathBuf::from(name);
-        return if is_executable(&path) { Ok(path) } else { Err(missing()) };
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(missing())
+        };
     }
     let path_dirs = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path_dirs)

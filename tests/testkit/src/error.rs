@@ -9,7 +9,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
     /// A server binary is not installed.
-    #[error("`{binary}` was not found; install it with `{install}` (or run `scripts/dev-services up`)")]
+    #[error(
+        "`{binary}` was not found; install it with `{install}` (or run `scripts/dev-services up`)"
+    )]
     MissingBinary {
         /// The executable that was looked for.
         binary: String,

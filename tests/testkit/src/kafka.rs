@@ -94,15 +94,24 @@ impl KafkaNamespace {
             .map_err(|e| TestkitError::setup("creating a Kafka admin client", e))?;
         let results = admin
             .create_topics(
-                &[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))],
+                &[NewTopic::new(
+                    &topic,
+                    partitions,
+                    TopicReplication::Fixed(1),
+                )],
                 &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
             )
             .await
             .map_err(|e| TestkitError::setup(format!("creating topic {topic}"), e))?;
         for result in results {
-            result.map_err(|(topic, code)| TestkitError::setup(format!("creating topic {topic}"), code))?;
+            result.map_err(|(topic, code)| {
+                TestkitError::setup(format!("creating topic {topic}"), code)
+            })?;
         }
-        self.created.lock().expect("topic list lock").push(topic.clone());
+        self.created
+            .lock()
+            .expect("topic list lock")
+            .push(topic.clone());
         Ok(topic)
     }
 }
@@ -115,7 +124,8 @@ impl Drop for KafkaNamespace {
         }
         let config = self.client_config();
         block_on_detached("deleting Kafka topics", async move {
-            let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| e.to_string())?;
+            let admin: AdminClient<DefaultClientContext> =
+                config.create().map_err(|e| e.to_string())?;
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             admin
                 .delete_topics(&names, &AdminOptions::new())

@@ -29,18 +29,21 @@ impl PgDatabase {
         let admin: PgConnectOptions = admin_url
             .parse()
             .map_err(|e| TestkitError::setup(format!("parsing DATABASE_URL {admin_url}"), e))?;
-        let mut conn = PgConnection::connect_with(&admin)
-            .await
-            .map_err(|e| TestkitError::ServiceDown {
-                service: "postgres",
-                url: admin_url.clone(),
-                env_var: "DATABASE_URL",
-                reason: e.to_string(),
-            })?;
+        let mut conn =
+            PgConnection::connect_with(&admin)
+                .await
+                .map_err(|e| TestkitError::ServiceDown {
+                    service: "postgres",
+                    url: admin_url.clone(),
+                    env_var: "DATABASE_URL",
+                    reason: e.to_string(),
+                })?;
         let name = format!("testkit_{}", uuid::Uuid::new_v4().simple());
-        conn.execute(sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))))
-            .await
-            .map_err(|e| TestkitError::setup(format!("creating database {name}"), e))?;
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE DATABASE {name}"
+        ))))
+        .await
+        .map_err(|e| TestkitError::setup(format!("creating database {name}"), e))?;
         let _ = conn.close().await;
         let url = admin.clone().database(&name).to_url_lossy().to_string();
         Ok(Self { admin, name, url })
@@ -71,7 +74,9 @@ impl Drop for PgDatabase {
         let admin = self.admin.clone();
         let name = self.name.clone();
         block_on_detached("dropping a test database", async move {
-            let mut conn = PgConnection::connect_with(&admin).await.map_err(|e| e.to_string())?;
+            let mut conn = PgConnection::connect_with(&admin)
+                .await
+                .map_err(|e| e.to_string())?;
             let drop_database = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             conn.execute(sqlx::raw_sql(AssertSqlSafe(drop_database)))
                 .await

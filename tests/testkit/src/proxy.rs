@@ -143,7 +143,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Closes with an RST rather than a FIN, as a broken link would.
 fn reset(stream: TcpStream) {
-    #[allow(deprecated)] // set_linger is deprecated only for its blocking-close behaviour, which is wanted here.
+    #[allow(deprecated)]
+    // set_linger is deprecated only for its blocking-close behaviour, which is wanted here.
     let _ = stream.set_linger(Some(Duration::ZERO));
     drop(stream);
 }
@@ -204,7 +205,10 @@ where
                 },
                 _ = state.changed() => continue,
             };
-            if chunks_tx.send((Instant::now(), buffer[..n].to_vec())).is_err() {
+            if chunks_tx
+                .send((Instant::now(), buffer[..n].to_vec()))
+                .is_err()
+            {
                 return;
             }
         }

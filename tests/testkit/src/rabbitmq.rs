@@ -58,7 +58,16 @@ impl RabbitVhost {
     /// restart or a network failure would, and returns once they are closed.
     /// Other tests' vhosts are not touched.
     pub async fn close_connections(&self) -> Result<()> {
-        rabbitmqctl::run(&["close_all_connections", "-p", &self.name, "testkit: closed by test"], None).await?;
+        rabbitmqctl::run(
+            &[
+                "close_all_connections",
+                "-p",
+                &self.name,
+                "testkit: closed by test",
+            ],
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -74,7 +83,10 @@ impl Drop for RabbitVhost {
         let management = self.management.clone();
         let name = self.name.clone();
         block_on_detached("deleting a RabbitMQ vhost", async move {
-            management.delete_vhost(&name).await.map_err(|e| e.to_string())
+            management
+                .delete_vhost(&name)
+                .await
+                .map_err(|e| e.to_string())
         });
     }
 }
@@ -83,7 +95,10 @@ impl Drop for RabbitVhost {
 fn amqp_base(url: &str) -> String {
     let without_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
     let authority = without_scheme.split('/').next().unwrap_or(without_scheme);
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme).unwrap_or("amqp");
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme)
+        .unwrap_or("amqp");
     format!("{scheme}://{authority}")
 }
 
@@ -98,10 +113,17 @@ struct Management {
 
 impl Management {
     fn from_env() -> Result<Self> {
-        let url = env_url("RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|| DEFAULT_MANAGEMENT_URL.into());
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|e| TestkitError::setup(format!("parsing RABBITMQ_MANAGEMENT_URL {url}"), e))?;
-        let user = if parsed.username().is_empty() { "guest" } else { parsed.username() }.to_string();
+        let url =
+            env_url("RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|| DEFAULT_MANAGEMENT_URL.into());
+        let parsed = reqwest::Url::parse(&url).map_err(|e| {
+            TestkitError::setup(format!("parsing RABBITMQ_MANAGEMENT_URL {url}"), e)
+        })?;
+        let user = if parsed.username().is_empty() {
+            "guest"
+        } else {
+            parsed.username()
+        }
+        .to_string();
         let password = parsed.password().unwrap_or("guest").to_string();
         let base = format!(
             "{}://{}:{}",
@@ -138,7 +160,12 @@ impl Management {
             .await
             .map_err(|e| down(e.to_string()))?;
         expect_success(response, "creating a vhost").await?;
-        let permissions = format!("{}/api/permissions/{}/{}", self.base, encode(vhost), encode(&self.user));
+        let permissions = format!(
+            "{}/api/permissions/{}/{}",
+            self.base,
+            encode(vhost),
+            encode(&self.user)
+        );
         let response = self
             .http
             .put(&permissions)
@@ -167,7 +194,12 @@ impl Management {
     async fn queue_depth(&self, vhost: &str, queue: &str) -> Result<u64> {
         let response = self
             .http
-            .get(format!("{}/api/queues/{}/{}", self.base, encode(vhost), encode(queue)))
+            .get(format!(
+                "{}/api/queues/{}/{}",
+                self.base,
+                encode(vhost),
+                encode(queue)
+            ))
             .basic_auth(&self.user, Some(&self.password))
             .send()
             .await
@@ -188,7 +220,10 @@ async fn expect_success(response: reqwest::Response, context: &str) -> Result<()
         return Ok(());
     }
     let body = response.text().await.unwrap_or_default();
-    Err(TestkitError::setup(context, format!("HTTP {status}: {body}")))
+    Err(TestkitError::setup(
+        context,
+        format!("HTTP {status}: {body}"),
+    ))
 }
 
 /// Percent-encodes a path segment (vhost `/` becomes `%2F`).
@@ -196,7 +231,9 @@ fn encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -208,7 +245,10 @@ mod tests {
 
     #[test]
     fn amqp_base_drops_the_vhost() {
-        assert_eq!(amqp_base("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:guest@127.0.0.1:5672");
+        assert_eq!(
+            amqp_base("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:guest@127.0.0.1:5672"
+        );
         assert_eq!(amqp_base("amqp://h:1"), "amqp://h:1");
     }
 

@@ -36,7 +36,11 @@ pub struct RabbitNode {
 impl RabbitNode {
     /// Starts a node on free ports and waits until it accepts AMQP connections.
     pub async fn start_new() -> Result<Self> {
-        binary::find("rabbitmq-server", INSTALL_RABBITMQ, &["/usr/sbin", "/usr/lib/rabbitmq/bin"])?;
+        binary::find(
+            "rabbitmq-server",
+            INSTALL_RABBITMQ,
+            &["/usr/sbin", "/usr/lib/rabbitmq/bin"],
+        )?;
         let dir = tempfile::Builder::new()
             .prefix("testkit-rabbit-")
             .tempdir()
@@ -70,7 +74,11 @@ impl RabbitNode {
 
     /// Starts the node (again) on its ports and waits until AMQP answers.
     pub async fn start(&self) -> Result<()> {
-        let server = binary::find("rabbitmq-server", INSTALL_RABBITMQ, &["/usr/sbin", "/usr/lib/rabbitmq/bin"])?;
+        let server = binary::find(
+            "rabbitmq-server",
+            INSTALL_RABBITMQ,
+            &["/usr/sbin", "/usr/lib/rabbitmq/bin"],
+        )?;
         let status = Command::new(server)
             .arg("-detached")
             .envs(self.environment())
@@ -87,9 +95,10 @@ impl RabbitNode {
         wait::until_ok(READY_TIMEOUT, || {
             let url = url.clone();
             async move {
-                let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let connection =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
                 let _ = connection.close(200, "ready probe".into()).await;
                 Ok::<(), String>(())
             }
@@ -122,7 +131,9 @@ impl RabbitNode {
             }
         })
         .await
-        .map_err(|()| TestkitError::setup("killing the RabbitMQ node", "still running after SIGKILL"))?;
+        .map_err(|()| {
+            TestkitError::setup("killing the RabbitMQ node", "still running after SIGKILL")
+        })?;
         let _ = std::fs::remove_file(self.pid_file());
         Ok(())
     }
@@ -135,7 +146,11 @@ impl RabbitNode {
 
     /// Force-closes every client connection of this node.
     pub async fn close_connections(&self) -> Result<()> {
-        rabbitmqctl::run(&["close_all_connections", "testkit: closed by test"], Some(&self.nodename)).await?;
+        rabbitmqctl::run(
+            &["close_all_connections", "testkit: closed by test"],
+            Some(&self.nodename),
+        )
+        .await?;
         Ok(())
     }
 
@@ -146,11 +161,20 @@ impl RabbitNode {
             ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
             ("RABBITMQ_NODE_PORT", self.amqp_port.to_string()),
             ("RABBITMQ_DIST_PORT", self.dist_port.to_string()),
-            ("RABBITMQ_MNESIA_BASE", base.join("mnesia").display().to_string()),
+            (
+                "RABBITMQ_MNESIA_BASE",
+                base.join("mnesia").display().to_string(),
+            ),
             ("RABBITMQ_LOG_BASE", base.join("log").display().to_string()),
             ("RABBITMQ_PID_FILE", self.pid_file().display().to_string()),
-            ("RABBITMQ_ENABLED_PLUGINS_FILE", base.join("enabled_plugins").display().to_string()),
-            ("RABBITMQ_CONFIG_FILE", base.join("rabbitmq").display().to_string()),
+            (
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                base.join("enabled_plugins").display().to_string(),
+            ),
+            (
+                "RABBITMQ_CONFIG_FILE",
+                base.join("rabbitmq").display().to_string(),
+            ),
         ]
     }
 
@@ -177,9 +201,15 @@ impl RabbitNode {
         std::fs::write(base.join("enabled_plugins"), "[].\n")
             .map_err(|e| TestkitError::io("writing the RabbitMQ plugin list", e))?;
         if let Ok(Some(user)) = User::from_name("rabbitmq") {
-            for path in [base.to_path_buf(), base.join("mnesia"), base.join("log"), base.join("enabled_plugins")] {
-                chown(&path, Some(user.uid), Some(user.gid))
-                    .map_err(|e| TestkitError::setup(format!("handing {} to user rabbitmq", path.display()), e))?;
+            for path in [
+                base.to_path_buf(),
+                base.join("mnesia"),
+                base.join("log"),
+                base.join("enabled_plugins"),
+            ] {
+                chown(&path, Some(user.uid), Some(user.gid)).map_err(|e| {
+                    TestkitError::setup(format!("handing {} to user rabbitmq", path.display()), e)
+                })?;
             }
         }
         Ok(())

@@ -18,7 +18,11 @@ pub(crate) async fn run(args: &[&str], node: Option<&str>) -> Result<String> {
     let mut words = prefix.split_whitespace();
     let program = words.next().unwrap_or("rabbitmqctl");
     let program = if program == "rabbitmqctl" {
-        binary::find(program, INSTALL_RABBITMQ, &["/usr/sbin", "/usr/lib/rabbitmq/bin"])?
+        binary::find(
+            program,
+            INSTALL_RABBITMQ,
+            &["/usr/sbin", "/usr/lib/rabbitmq/bin"],
+        )?
     } else {
         program.into()
     };

@@ -45,7 +45,11 @@ impl RedisCluster {
         for (index, node) in nodes.iter().enumerate() {
             let index = index as u16;
             let first = index * per_node;
-            let last = if index == masters - 1 { SLOTS - 1 } else { first + per_node - 1 };
+            let last = if index == masters - 1 {
+                SLOTS - 1
+            } else {
+                first + per_node - 1
+            };
             let mut conn = node.connection().await;
             redis::cmd("CLUSTER")
                 .arg("ADDSLOTSRANGE")
@@ -85,7 +89,8 @@ impl RedisCluster {
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| e.to_string())?;
-                    let known_all = info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()));
+                    let known_all =
+                        info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()));
                     if info.contains("cluster_state:ok") && known_all {
                         Ok(())
                     } else {

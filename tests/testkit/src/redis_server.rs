@@ -95,7 +95,7 @@ impl RedisOptions {
                 let container = RedisContainer::start(port, self.append_only).await?;
                 Ok(RedisServer {
                     port,
-                    kind: Kind::Container(container),
+                    kind: Kind::Container(Box::new(container)),
                 })
             }
             Backend::Process => {
@@ -119,7 +119,7 @@ pub struct RedisServer {
 #[derive(Debug)]
 enum Kind {
     Process(RedisProcess),
-    Container(RedisContainer),
+    Container(Box<RedisContainer>),
     External(String),
 }
 
@@ -222,7 +222,9 @@ impl RedisServer {
 }
 
 fn refuse(operation: &str, url: &str) -> ! {
-    panic!("cannot {operation} the Redis server given by TESTKIT_REDIS_URL ({url}); unset it to let the kit spawn its own")
+    panic!(
+        "cannot {operation} the Redis server given by TESTKIT_REDIS_URL ({url}); unset it to let the kit spawn its own"
+    )
 }
 
 /// A `redis-server` child process and the directory holding its files.
@@ -237,7 +239,11 @@ struct RedisProcess {
 
 impl RedisProcess {
     async fn start(options: RedisOptions) -> Result<Self> {
-        let binary = binary::find(&options.binary, INSTALL_REDIS, &["/usr/sbin", "/usr/local/bin"])?;
+        let binary = binary::find(
+            &options.binary,
+            INSTALL_REDIS,
+            &["/usr/sbin", "/usr/local/bin"],
+        )?;
         let mut last_error = None;
         // A free port can be taken between the probe and the bind: try a few.
         for _ in 0..START_ATTEMPTS {
@@ -300,7 +306,10 @@ impl RedisProcess {
     }
 
     fn signal(&mut self, signal: Signal) {
-        let child = self.child.as_ref().expect("the redis server is not running");
+        let child = self
+            .child
+            .as_ref()
+            .expect("the redis server is not running");
         let pid = Pid::from_raw(child.id() as i32);
         kill(pid, signal).unwrap_or_else(|e| panic!("sending {signal} to redis-server: {e}"));
     }
@@ -363,9 +372,15 @@ pub(crate) async fn ping(port: u16) -> Result<(), String> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        stream.write_all(b"PING\r\n").await.map_err(|e| format!("write: {e}"))?;
+        stream
+            .write_all(b"PING\r\n")
+            .await
+            .map_err(|e| format!("write: {e}"))?;
         let mut reply = [0u8; 64];
-        let n = stream.read(&mut reply).await.map_err(|e| format!("read: {e}"))?;
+        let n = stream
+            .read(&mut reply)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         match &reply[..n] {
             b"+PONG\r\n" => Ok(()),
             other => Err(format!("answered {:?}", String::from_utf8_lossy(other))),

@@ -9,9 +9,15 @@ use tokio::process::Command;
 #[tokio::test]
 async fn kill9_ends_a_process_that_ignores_sigterm() {
     let mut command = Command::new("sh");
-    command.args(["-c", "trap '' TERM; echo worker ready; while true; do sleep 1; done"]);
+    command.args([
+        "-c",
+        "trap '' TERM; echo worker ready; while true; do sleep 1; done",
+    ]);
     let mut child = ChildProcess::spawn(command).unwrap();
-    let line = child.wait_for_output("ready", Duration::from_secs(5)).await.unwrap();
+    let line = child
+        .wait_for_output("ready", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(line, "worker ready");
     assert!(child.pid().is_some());
 

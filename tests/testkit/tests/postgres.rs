@@ -9,14 +9,21 @@ async fn each_test_gets_an_empty_database_that_is_dropped_afterwards() {
     assert_ne!(first.name(), second.name());
 
     let pool = first.pool().await;
-    sqlx::query("CREATE TABLE orders (id BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
-    let other = second.pool().await;
-    let visible: i64 = sqlx::query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'orders'")
-        .fetch_one(&other)
+    sqlx::query("CREATE TABLE orders (id BIGINT PRIMARY KEY)")
+        .execute(&pool)
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(visible, 0, "a table of one test database is invisible in another");
+        .unwrap();
+    let other = second.pool().await;
+    let visible: i64 =
+        sqlx::query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'orders'")
+            .fetch_one(&other)
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(
+        visible, 0,
+        "a table of one test database is invisible in another"
+    );
 
     let name = first.name().to_string();
     let admin_url = std::env::var("DATABASE_URL")

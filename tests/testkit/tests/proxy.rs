@@ -21,7 +21,9 @@ async fn ping(url: &str, timeout: Duration) -> Result<(), String> {
 async fn forwards_traffic_both_ways() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
-    ping(&proxy.redis_url(), Duration::from_secs(2)).await.unwrap();
+    ping(&proxy.redis_url(), Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(proxy.state(), LinkState::Open);
 }
 
@@ -31,26 +33,43 @@ async fn cut_resets_open_connections_and_refuses_new_ones_until_restored() {
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("PING").query_async::<String>(&mut conn).await.unwrap();
-    testkit::wait::until(Duration::from_secs(2), "the connection to be counted", || async {
-        proxy.open_connections() == 1
-    })
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap();
+    testkit::wait::until(
+        Duration::from_secs(2),
+        "the connection to be counted",
+        || async { proxy.open_connections() == 1 },
+    )
     .await;
 
     proxy.cut();
     // The open connection fails promptly with an error rather than hanging.
-    let failed = tokio::time::timeout(Duration::from_secs(2), redis::cmd("PING").query_async::<String>(&mut conn))
-        .await
-        .expect("a cut link fails fast, it does not hang");
+    let failed = tokio::time::timeout(
+        Duration::from_secs(2),
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await
+    .expect("a cut link fails fast, it does not hang");
     assert!(failed.is_err());
-    assert!(ping(&proxy.redis_url(), Duration::from_secs(2)).await.is_err(), "new connections are refused");
-    testkit::wait::until(Duration::from_secs(2), "cut connections to close", || async {
-        proxy.open_connections() == 0
-    })
+    assert!(
+        ping(&proxy.redis_url(), Duration::from_secs(2))
+            .await
+            .is_err(),
+        "new connections are refused"
+    );
+    testkit::wait::until(
+        Duration::from_secs(2),
+        "cut connections to close",
+        || async { proxy.open_connections() == 0 },
+    )
     .await;
 
     proxy.restore();
-    ping(&proxy.redis_url(), Duration::from_secs(2)).await.unwrap();
+    ping(&proxy.redis_url(), Duration::from_secs(2))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -63,16 +82,31 @@ async fn blackhole_stalls_traffic_without_closing_it() {
     proxy.blackhole();
     let pending = tokio::spawn({
         let mut conn = conn.clone();
-        async move { redis::cmd("INCR").arg("n").query_async::<i64>(&mut conn).await }
+        async move {
+            redis::cmd("INCR")
+                .arg("n")
+                .query_async::<i64>(&mut conn)
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!pending.is_finished(), "nothing crosses a black hole");
     assert_eq!(proxy.open_connections(), 1, "the connection stays open");
 
     proxy.restore();
-    let answer = tokio::time::timeout(Duration::from_secs(2), pending).await.unwrap().unwrap();
-    assert_eq!(answer.unwrap(), 1, "the stalled command completes once restored");
-    redis::cmd("PING").query_async::<String>(&mut conn).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(2), pending)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.unwrap(),
+        1,
+        "the stalled command completes once restored"
+    );
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -85,16 +119,29 @@ async fn delay_holds_each_direction_back() {
     let delay = Duration::from_millis(100);
     proxy.delay(delay);
     let started = Instant::now();
-    redis::cmd("PING").query_async::<String>(&mut conn).await.unwrap();
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap();
     // A lower bound only: the proxy guarantees at least the injected latency.
-    assert!(started.elapsed() >= delay * 2, "a round trip crosses the delay twice: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= delay * 2,
+        "a round trip crosses the delay twice: {:?}",
+        started.elapsed()
+    );
 
     proxy.delay(Duration::ZERO);
     let before = Instant::now();
     for _ in 0..3 {
-        redis::cmd("PING").query_async::<String>(&mut conn).await.unwrap();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .unwrap();
     }
-    assert!(before.elapsed() < delay * 2, "removing the delay restores direct traffic");
+    assert!(
+        before.elapsed() < delay * 2,
+        "removing the delay restores direct traffic"
+    );
 }
 
 #[tokio::test]
@@ -103,10 +150,16 @@ async fn dropping_the_proxy_closes_its_connections() {
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("PING").query_async::<String>(&mut conn).await.unwrap();
-    drop(proxy);
-    let result = tokio::time::timeout(Duration::from_secs(2), redis::cmd("PING").query_async::<String>(&mut conn))
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
         .await
-        .expect("fails fast");
+        .unwrap();
+    drop(proxy);
+    let result = tokio::time::timeout(
+        Duration::from_secs(2),
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await
+    .expect("fails fast");
     assert!(result.is_err());
 }

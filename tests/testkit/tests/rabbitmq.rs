@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
@@ -28,7 +30,10 @@ async fn declare_durable(channel: &Channel, queue: &str) {
 }
 
 async fn publish_persistent(channel: &Channel, queue: &str, body: &[u8]) {
-    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let confirm = channel
         .basic_publish(
             "".into(),
@@ -62,7 +67,10 @@ async fn vhosts_isolate_tests_from_each_other() {
             FieldTable::default(),
         )
         .await;
-    assert!(passive.is_err(), "a queue of one vhost is invisible in another");
+    assert!(
+        passive.is_err(),
+        "a queue of one vhost is invisible in another"
+    );
 }
 
 #[tokio::test]
@@ -73,11 +81,16 @@ async fn close_connections_closes_this_vhosts_connections_only() {
     let other = connect(&bystander.url()).await;
 
     mine.close_connections().await.unwrap();
-    testkit::wait::until(Duration::from_secs(10), "the connection to be closed by the broker", || async {
-        !connection.status().connected()
-    })
+    testkit::wait::until(
+        Duration::from_secs(10),
+        "the connection to be closed by the broker",
+        || async { !connection.status().connected() },
+    )
     .await;
-    assert!(other.status().connected(), "another vhost's connection is untouched");
+    assert!(
+        other.status().connected(),
+        "another vhost's connection is untouched"
+    );
     assert!(other.create_channel().await.is_ok());
 }
 
@@ -102,10 +115,18 @@ async fn a_private_node_keeps_durable_messages_across_restart_and_crash() {
 
     let channel = connect(&node.url()).await.create_channel().await.unwrap();
     let mut bodies = Vec::new();
-    while let Some(message) = channel.basic_get("jobs".into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+    while let Some(message) = channel
+        .basic_get("jobs".into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
         bodies.push(String::from_utf8(message.delivery.data.clone()).unwrap());
     }
-    assert_eq!(bodies, ["first", "second"], "confirmed persistent messages survive");
+    assert_eq!(
+        bodies,
+        ["first", "second"],
+        "confirmed persistent messages survive"
+    );
 }
 
 #[tokio::test]
@@ -113,8 +134,10 @@ async fn a_private_node_closes_its_connections_on_request() {
     let node = testkit::rabbitmq_node().await;
     let connection = connect(&node.url()).await;
     node.close_connections().await.unwrap();
-    testkit::wait::until(Duration::from_secs(10), "the connection to be closed", || async {
-        !connection.status().connected()
-    })
+    testkit::wait::until(
+        Duration::from_secs(10),
+        "the connection to be closed",
+        || async { !connection.status().connected() },
+    )
     .await;
 }

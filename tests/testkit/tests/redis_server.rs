@@ -30,7 +30,10 @@ async fn each_fixture_is_a_separate_server() {
     let mut b = second.connection().await;
     let _: () = a.set("only-in-first", 1).await.unwrap();
     let seen: Option<i32> = b.get("only-in-first").await.unwrap();
-    assert_eq!(seen, None, "a key written to one server must not appear in the other");
+    assert_eq!(
+        seen, None,
+        "a key written to one server must not appear in the other"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +68,11 @@ async fn kill_drops_the_server_and_restart_brings_it_back_empty() {
 
 #[tokio::test]
 async fn append_only_servers_keep_data_across_a_crash() {
-    let mut server = RedisServer::options().append_only(true).start().await.unwrap();
+    let mut server = RedisServer::options()
+        .append_only(true)
+        .start()
+        .await
+        .unwrap();
     let mut conn = server.connection().await;
     let _: () = conn.set("survivor", "yes").await.unwrap();
 
@@ -81,13 +88,19 @@ async fn pause_freezes_the_server_until_resume() {
     let mut conn = server.connection().await;
 
     server.pause().await;
-    let frozen = tokio::time::timeout(SHORT, redis::cmd("PING").query_async::<String>(&mut conn)).await;
+    let frozen =
+        tokio::time::timeout(SHORT, redis::cmd("PING").query_async::<String>(&mut conn)).await;
     assert!(frozen.is_err(), "a paused server must not answer");
 
     // The command sent while paused is answered once the server resumes.
     let pending = tokio::spawn({
         let mut conn = conn.clone();
-        async move { redis::cmd("INCR").arg("after-pause").query_async::<i64>(&mut conn).await }
+        async move {
+            redis::cmd("INCR")
+                .arg("after-pause")
+                .query_async::<i64>(&mut conn)
+                .await
+        }
     });
     server.resume().await;
     let answer = tokio::time::timeout(Duration::from_secs(5), pending).await;
@@ -103,9 +116,15 @@ async fn a_missing_binary_fails_with_the_install_command() {
         .start()
         .await
         .expect_err("there is no redis-server at that path");
-    assert!(matches!(error, TestkitError::MissingBinary { .. }), "{error:?}");
+    assert!(
+        matches!(error, TestkitError::MissingBinary { .. }),
+        "{error:?}"
+    );
     let message = error.to_string();
-    assert!(message.contains("apt-get install redis-server"), "{message}");
+    assert!(
+        message.contains("apt-get install redis-server"),
+        "{message}"
+    );
     assert!(message.contains("scripts/dev-services up"), "{message}");
 }
 
@@ -114,7 +133,11 @@ async fn a_cluster_has_three_masters_covering_every_slot() {
     let cluster = testkit::redis_cluster().await;
     assert_eq!(cluster.urls().len(), 3);
     let mut conn = cluster.nodes()[0].connection().await;
-    let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut conn).await.unwrap();
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!(info.contains("cluster_state:ok"), "{info}");
     assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
     assert!(info.contains("cluster_size:3"), "{info}");
@@ -122,11 +145,18 @@ async fn a_cluster_has_three_masters_covering_every_slot() {
     // A key owned by another master is redirected, as cluster-aware clients expect.
     let mut redirected = 0;
     for key in ["a", "b", "c", "d", "e", "f"] {
-        let result: redis::RedisResult<()> = redis::cmd("SET").arg(key).arg(1).query_async(&mut conn).await;
+        let result: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .query_async(&mut conn)
+            .await;
         if let Err(error) = result {
             assert_eq!(error.code(), Some("MOVED"), "{error}");
             redirected += 1;
         }
     }
-    assert!(redirected > 0, "with three masters some of six keys live elsewhere");
+    assert!(
+        redirected > 0,
+        "with three masters some of six keys live elsewhere"
+    );
 }
