@@ -80,7 +80,9 @@ impl RabbitVhost {
 
 impl Drop for RabbitVhost {
     fn drop(&mut self) {
-        let management = self.management.clone();
+        // A fresh HTTP client: pooled connections belong to the runtime that
+        // opened them, and the test's runtime is blocked in this drop.
+        let management = self.management.with_fresh_client();
         let name = self.name.clone();
         block_on_detached("deleting a RabbitMQ vhost", async move {
             management
@@ -131,16 +133,19 @@ impl Management {
             parsed.host_str().unwrap_or("127.0.0.1"),
             parsed.port_or_known_default().unwrap_or(15672)
         );
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| TestkitError::setup("building an HTTP client", e))?;
         Ok(Self {
-            http,
+            http: http_client(),
             base,
             user,
             password,
         })
+    }
+
+    fn with_fresh_client(&self) -> Self {
+        Self {
+            http: http_client(),
+            ..self.clone()
+        }
     }
 
     async fn create_vhost(&self, vhost: &str) -> Result<()> {
@@ -212,6 +217,13 @@ impl Management {
             .map_err(|e| TestkitError::setup(format!("reading queue {queue}"), e))?;
         Ok(body["messages_ready"].as_u64().unwrap_or(0))
     }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a plain HTTP client builds")
 }
 
 async fn expect_success(response: reqwest::Response, context: &str) -> Result<()> {
