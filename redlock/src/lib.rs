@@ -1,26 +1,126 @@
 //! # redlock: a distributed lock on Redis that keeps its lease while you hold it
 //!
-//! This crate will give a process mutual exclusion with every other process that
-//! talks to the same Redis: the stock decrement of a flash sale, a scheduled job
-//! that must run on exactly one instance, a cache refill.
+//! Mutual exclusion across processes — the stock decrement of a flash sale, a
+//! scheduled job that must run on one instance only, a cache refill — with
+//! what a Redisson `RLock` user expects, and what Rust crates have lacked:
 //!
-//! The design it is built to, in the terms a Redisson `RLock` user knows:
+//! ```no_run
+//! use std::time::Duration;
 //!
-//! - **State in Redis, changed only by Lua.** Acquire, renew and release are each
-//!   one script, so a renewal or release by a process that no longer owns the
-//!   lock changes nothing.
-//! - **A lease with a watchdog.** The lock is taken with a lease (30 s by
-//!   default); while the guard lives a background task renews it every third of
-//!   the lease. A crashed holder stops renewing, so the lock frees itself.
-//! - **Waiters that sleep.** Waiters are woken through Redis pub/sub when the lock
-//!   is released, over one subscription connection per lock manager, instead of
-//!   polling with random delays.
-//! - **Fencing tokens.** Every acquisition carries a token that strictly increases
-//!   per key, so a resource can refuse a write from a holder whose lease expired
-//!   while it was paused.
-//! - **Loss is visible.** If a renewal fails and the lease runs out, the guard
-//!   says so (`lost()`), and `unlock()` reports that the caller was no longer the
-//!   owner instead of pretending all went well.
+//! # async fn demo() -> Result<(), redlock::Error> {
+//! let client = redis::Client::open("redis://127.0.0.1:6379")?;
+//! let locks = redlock::LockManager::builder(client)
+//!     .lease(Duration::from_secs(30)) // renewed every 10 s while held
+//!     .build()
+//!     .await?;
 //!
-//! The API is not published yet; this page describes the contract the crate is
-//! being built against.
+//! // Wait for the lock, do the work, release it.
+//! let guard = locks.lock("stock:100").await?;
+//! let token = guard.fencing_token(); // pass to the resource you protect
+//! # let _ = token;
+//! guard.unlock().await?; // Err(NotOwner) if the lease had been lost
+//!
+//! // Or give up after 500 ms.
+//! if let Some(guard) = locks.try_lock("stock:100", Duration::from_millis(500)).await? {
+//!     guard.unlock().await?;
+//! }
+//!
+//! // Or let the manager release it, and stop the work if the lease is lost.
+//! let sold = locks
+//!     .with_lock("stock:100", |held| async move { held.fencing_token() })
+//!     .await?;
+//! # let _ = sold;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## How it works
+//!
+//! - **State in Redis, changed only by Lua.** The lock is a key holding its
+//!   owner's random id, expiring with the lease. Acquire, renew and release
+//!   are each one script (in `scripts/*.lua`); renewal and release check the
+//!   owner, so a process that lost the lock can change nothing.
+//! - **A watchdog.** While a guard lives, a task renews its lease every
+//!   `lease / 3`. A crashed holder stops renewing and its lock frees itself
+//!   after at most one lease. If a renewal fails or finds another owner, the
+//!   guard's [`lost()`](LockGuard::lost) completes at once — it is not just
+//!   logged — and [`with_lock`](LockManager::with_lock) abandons the critical
+//!   section. The watchdog stops the moment the guard is released.
+//! - **Waiters sleep.** A waiter sleeps until a release is published on the
+//!   lock's pub/sub channel — one subscription connection per manager, shared
+//!   by all waiters — or until the holder's lease would run out, whichever
+//!   comes first. No polling with random delays. Within a process, waiters
+//!   for the same lock queue locally (FIFO) so only one of them contends in
+//!   Redis at a time.
+//! - **Fencing tokens.** Each acquisition takes a token from an `INCR` in the
+//!   acquire script: strictly increasing per lock, across all holders. See
+//!   [`fence`] for checking it at the protected resource.
+//! - **Fair mode** ([`fair(true)`](LockManagerBuilder::fair)): waiters acquire
+//!   in arrival order across all processes, through a queue in Redis; a
+//!   waiter that died loses its place after
+//!   [`fair_wait_timeout`](LockManagerBuilder::fair_wait_timeout).
+//! - **Semaphores** ([`LockManager::semaphore`]): at most N holders at once,
+//!   with leased permits renewed by the same watchdog.
+//! - **Drop is safe.** A guard dropped without `unlock()` stops renewing at
+//!   once and is released by a background task; dropping never blocks.
+//!
+//! ## Quorum
+//!
+//! [`LockManager::builder_quorum`] runs the Redlock algorithm over independent
+//! Redis servers: a lock is held when a majority granted it within
+//! `lease − elapsed − drift` (`drift = lease · 1 % + 2 ms`), each node asked
+//! in parallel under a short per-node timeout. A partial acquisition is
+//! released everywhere; fewer than a majority of answering nodes is
+//! [`Error::QuorumUnavailable`]. The watchdog renews on a majority. Fencing
+//! tokens stay strictly increasing across holders (every granting node's
+//! counter is raised to the token handed out, and two majorities share a node).
+//!
+//! ## Redis Cluster
+//!
+//! All keys of one lock share a hash tag, `redlock:{name}:…`, so they live in
+//! one slot and one script can touch them. Release notifications are
+//! ordinary `PUBLISH`es, which a cluster delivers to subscribers on every
+//! node. See the table of keys in the crate's `keys` module documentation.
+//!
+//! ## Failure behaviour
+//!
+//! | what happens | what the holder sees |
+//! |---|---|
+//! | holder process crashes | nothing; its lock frees itself within one lease |
+//! | holder paused past its lease (GC, SIGSTOP) | on resume: `lost()` fires, `unlock()` is `Err(NotOwner)`, fenced writes are refused |
+//! | Redis restarts (lock state lost) | the next renewal finds no lock: `lost()` fires |
+//! | Redis unreachable during renewal | `lost()` fires (it cannot be sure it still holds the lock) |
+//! | Redis unreachable while acquiring | `Err(Error::Redis)` or `Err(Error::Timeout)` |
+//! | a `lock()` future cancelled mid-acquisition | at worst the lock stays taken until its lease expires (no watchdog runs for it) |
+//!
+//! Counters for monitoring: [`LockManager::stats`].
+
+mod backend;
+mod builder;
+mod error;
+pub mod fence;
+mod gate;
+mod guard;
+mod keys;
+mod lease;
+mod manager;
+mod node;
+mod quorum;
+mod scripts;
+mod semaphore;
+mod stats;
+mod waiting;
+mod wakeups;
+mod watchdog;
+
+pub use builder::LockManagerBuilder;
+pub use error::{Error, Result};
+pub use guard::{HeldLock, LockGuard};
+pub use manager::LockManager;
+pub use semaphore::{Permit, Semaphore};
+pub use stats::LockStats;
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

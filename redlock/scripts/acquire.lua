@@ -1,0 +1,9 @@
+-- Acquire a lock if it is free.
+-- KEYS[1] lock key (value = owner id, expires with the lease)
+-- KEYS[2] fencing counter of the lock
+-- ARGV[1] owner id, ARGV[2] lease in milliseconds
+-- Returns {1, fencing token} when acquired, {0, remaining lease in ms} when held by another.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('INCR', KEYS[2])}
+end
+return {0, redis.call('PTTL', KEYS[1])}

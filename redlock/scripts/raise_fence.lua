@@ -1,0 +1,8 @@
+-- Raise a fencing counter to at least ARGV[1] (used by the quorum lock so that
+-- any later majority sees a larger token).
+-- KEYS[1] fencing counter
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1

@@ -1,0 +1,170 @@
+//! Configuring a [`LockManager`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::gate::Gates;
+use crate::manager::{LockManager, Settings, Shared};
+use crate::node::Node;
+use crate::quorum::Quorum;
+use crate::stats::Counters;
+use crate::wakeups::Wakeups;
+
+/// Builder of a [`LockManager`]; every setting has a production-safe default.
+#[derive(Debug)]
+pub struct LockManagerBuilder {
+    clients: Vec<redis::Client>,
+    connection: Option<ConnectionManager>,
+    quorum: bool,
+    lease: Duration,
+    fair: bool,
+    fair_wait: Duration,
+    max_hold: Option<Duration>,
+    prefix: String,
+    response_timeout: Duration,
+    node_timeout: Option<Duration>,
+}
+
+impl LockManagerBuilder {
+    pub(crate) fn new(clients: Vec<redis::Client>, quorum: bool) -> Self {
+        Self {
+            clients,
+            connection: None,
+            quorum,
+            lease: Duration::from_secs(30),
+            fair: false,
+            fair_wait: Duration::from_secs(5),
+            max_hold: None,
+            prefix: "redlock".into(),
+            response_timeout: Duration::from_secs(2),
+            node_timeout: None,
+        }
+    }
+
+    /// The lease: how long a lock outlives a holder that stopped renewing it
+    /// (crashed, paused, cut off). The watchdog renews every `lease / 3`.
+    /// Default: 30 s. Shorter frees a dead holder's locks sooner but
+    /// tolerates shorter stalls.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Fair mode: waiters acquire in arrival order across all processes.
+    /// Default: off (whoever asks first after a release wins, which is
+    /// faster). Single Redis only.
+    pub fn fair(mut self, fair: bool) -> Self {
+        self.fair = fair;
+        self
+    }
+
+    /// Fair mode: how long a waiter keeps its place in line without
+    /// checking in (a live waiter checks in every third of it). A waiter that
+    /// died is skipped after this. Default: 5 s.
+    pub fn fair_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.fair_wait = timeout;
+        self
+    }
+
+    /// Stops renewing a lease this long after acquisition, so a holder stuck
+    /// in an endless critical section cannot keep a lock forever; its `lost`
+    /// signal fires when the lease then expires. Default: none.
+    pub fn max_hold(mut self, max_hold: Duration) -> Self {
+        self.max_hold = Some(max_hold);
+        self
+    }
+
+    /// Prefix of every Redis key and channel. Default: `redlock`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Longest wait for a Redis answer before an operation fails with
+    /// [`Error::Timeout`]. Default: 2 s.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Quorum mode: the time one node may take to answer an acquisition
+    /// before it counts as unavailable. Default: `lease / 100`, at least 10 ms.
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.node_timeout = Some(timeout);
+        self
+    }
+
+    /// Uses an existing connection manager for commands instead of opening
+    /// one (single-server managers only; the client still opens the pub/sub
+    /// connection).
+    pub fn connection(mut self, connection: ConnectionManager) -> Self {
+        self.connection = Some(connection);
+        self
+    }
+
+    /// Connects and starts the wake-up connection(s).
+    pub async fn build(self) -> Result<LockManager> {
+        if self.lease < Duration::from_millis(30) {
+            return Err(Error::Config("the lease must be at least 30 ms".into()));
+        }
+        if self.clients.is_empty() {
+            return Err(Error::Config("at least one Redis client is needed".into()));
+        }
+        if self.quorum && self.fair {
+            return Err(Error::Config(
+                "fair mode needs a single Redis, not a quorum".into(),
+            ));
+        }
+        if self.quorum && self.clients.len() < 3 {
+            return Err(Error::Config(
+                "a quorum needs at least 3 independent Redis servers".into(),
+            ));
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(self.response_timeout))
+            .set_connection_timeout(Some(self.response_timeout))
+            .set_number_of_retries(2);
+        let backend = if self.quorum {
+            let mut nodes = Vec::with_capacity(self.clients.len());
+            for client in &self.clients {
+                // Lazy: a quorum must be buildable while a minority is down.
+                let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map_err(Error::from_redis)?;
+                nodes.push(Node::new(conn));
+            }
+            let node_timeout = self
+                .node_timeout
+                .unwrap_or_else(|| (self.lease / 100).max(Duration::from_millis(10)));
+            Backend::Quorum(Quorum {
+                nodes,
+                node_timeout,
+            })
+        } else {
+            let conn = match self.connection {
+                Some(conn) => conn,
+                None => ConnectionManager::new_with_config(self.clients[0].clone(), config)
+                    .await
+                    .map_err(Error::from_redis)?,
+            };
+            Backend::Single(Node::new(conn))
+        };
+        let shared = Shared {
+            backend,
+            wakeups: Wakeups::start(self.clients),
+            gates: Arc::new(Gates::default()),
+            settings: Settings {
+                prefix: self.prefix,
+                lease: self.lease,
+                fair: self.fair,
+                fair_wait: self.fair_wait,
+                max_hold: self.max_hold,
+            },
+            counters: Counters::default(),
+        };
+        Ok(LockManager::from_shared(Arc::new(shared)))
+    }
+}

@@ -1,0 +1,51 @@
+//! The crate's error type. Each variant says what the caller can do about it.
+
+/// Why a lock operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Redis answered with an error or the connection failed. Usually
+    /// transient: retry the operation, or fail the request that needed the lock.
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis did not answer within the configured response timeout. The
+    /// outcome of the command is unknown; retrying is safe (every script
+    /// checks ownership).
+    #[error("redis did not answer in time")]
+    Timeout,
+    /// The caller no longer owned the lock when it released it: the lease
+    /// had expired (process paused, network cut, Redis restarted) and another
+    /// holder may have run in the meantime. Whatever the critical section
+    /// wrote without a fencing check must be treated as suspect.
+    #[error("the lock was no longer owned by this guard (its lease had expired)")]
+    NotOwner,
+    /// The lease was lost while the critical section ran; `with_lock` dropped
+    /// the critical section's future at that point.
+    #[error("the lock's lease was lost while the critical section ran")]
+    LeaseLost,
+    /// Fewer Redis nodes than a majority answered (quorum mode). Check the
+    /// nodes; the lock cannot be safely held until a majority is back.
+    #[error("quorum unavailable: {got} of the {needed} nodes needed granted the lock")]
+    QuorumUnavailable {
+        /// Nodes that granted the lock.
+        got: usize,
+        /// A majority of the configured nodes.
+        needed: usize,
+    },
+    /// The configuration is unusable (fix the builder call).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Maps a client error, turning the client's own timeout into [`Error::Timeout`].
+    pub(crate) fn from_redis(error: redis::RedisError) -> Self {
+        if error.is_timeout() {
+            Error::Timeout
+        } else {
+            Error::Redis(error)
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,121 @@
+//! A held lease: what locks and semaphore permits have in common.
+//!
+//! It owns the watchdog task and the `lost` signal, and releases the lease
+//! exactly once: explicitly (`release`), or in the background when dropped.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::backend::Leased;
+use crate::error::{Error, Result};
+use crate::gate::GatePass;
+use crate::manager::Shared;
+use crate::stats::Counters;
+use crate::watchdog;
+
+pub(crate) struct HeldLease {
+    shared: Arc<Shared>,
+    leased: Leased,
+    lost: CancellationToken,
+    watchdog: Option<JoinHandle<()>>,
+    gate: Option<GatePass>,
+}
+
+impl std::fmt::Debug for HeldLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldLease")
+            .field("name", &self.leased.name())
+            .field("lost", &self.lost.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeldLease {
+    /// Starts the watchdog for a freshly acquired lease.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        leased: Leased,
+        valid_until: Instant,
+        gate: Option<GatePass>,
+    ) -> Self {
+        Counters::bump(&shared.counters.acquisitions);
+        let lost = CancellationToken::new();
+        let watchdog = tokio::spawn(watchdog::run(
+            shared.clone(),
+            leased.clone(),
+            valid_until,
+            lost.clone(),
+        ));
+        Self {
+            shared,
+            leased,
+            lost,
+            watchdog: Some(watchdog),
+            gate,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.leased.name()
+    }
+
+    pub(crate) fn lost_signal(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Stops the watchdog, then releases. `Err(NotOwner)` when the lease had
+    /// been lost (signalled, or found taken by the release itself).
+    pub(crate) async fn release(mut self) -> Result<()> {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+            let _ = watchdog.await; // no renewal can run after this point
+        }
+        let was_lost = self.lost.is_cancelled();
+        let released = self
+            .shared
+            .backend
+            .release(&self.leased)
+            .instrument(tracing::debug_span!(
+                "redlock.release",
+                lock = self.leased.name()
+            ))
+            .await;
+        self.gate.take();
+        Counters::bump(&self.shared.counters.releases);
+        match released {
+            Ok(true) if !was_lost => Ok(()),
+            Ok(_) => Err(Error::NotOwner),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        let Some(watchdog) = self.watchdog.take() else {
+            return; // released explicitly
+        };
+        watchdog.abort();
+        Counters::bump(&self.shared.counters.dropped_releases);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to release on: the lease simply expires.
+            return;
+        };
+        let shared = self.shared.clone();
+        let leased = self.leased.clone();
+        // The local gate opens only after the release, so the next local
+        // waiter finds the lock free instead of waiting for the wake-up.
+        let gate = self.gate.take();
+        runtime.spawn(async move {
+            let _ = watchdog.await;
+            if let Err(error) = shared.backend.release(&leased).await {
+                tracing::warn!(lock = leased.name(), %error, "background release failed; the lease will expire");
+            }
+            drop(gate);
+        });
+    }
+}

@@ -1,0 +1,188 @@
+//! The lock manager: acquiring locks and semaphores.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::backend::{Backend, Leased};
+use crate::builder::LockManagerBuilder;
+use crate::error::{Error, Result};
+use crate::gate::Gates;
+use crate::guard::{HeldLock, LockGuard};
+use crate::keys::LockKeys;
+use crate::lease::HeldLease;
+use crate::semaphore::Semaphore;
+use crate::stats::{Counters, LockStats};
+use crate::waiting::{self, SleepPolicy};
+use crate::wakeups::Wakeups;
+
+pub(crate) struct Settings {
+    pub(crate) prefix: String,
+    pub(crate) lease: Duration,
+    pub(crate) fair: bool,
+    pub(crate) fair_wait: Duration,
+    pub(crate) max_hold: Option<Duration>,
+}
+
+/// State shared by a manager's clones, guards, permits and watchdogs.
+pub(crate) struct Shared {
+    pub(crate) backend: Backend,
+    pub(crate) wakeups: Wakeups,
+    pub(crate) gates: Arc<Gates>,
+    pub(crate) settings: Settings,
+    pub(crate) counters: Counters,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("backend", &self.backend)
+            .field("lease", &self.settings.lease)
+            .field("fair", &self.settings.fair)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random owner id: 128 bits, so two guards never share one.
+pub(crate) fn new_owner_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Hands out distributed locks and semaphores. Cheap to clone; clones share
+/// connections, counters and the local wait queues.
+#[derive(Debug, Clone)]
+pub struct LockManager {
+    shared: Arc<Shared>,
+}
+
+impl LockManager {
+    /// A manager on one Redis deployment.
+    pub fn builder(client: redis::Client) -> LockManagerBuilder {
+        LockManagerBuilder::new(vec![client], false)
+    }
+
+    /// A manager using the Redlock algorithm over independent Redis servers
+    /// (use an odd number, 5 is typical): a lock is held when a majority
+    /// granted it. See the [`quorum`](crate#quorum) section.
+    pub fn builder_quorum(clients: Vec<redis::Client>) -> LockManagerBuilder {
+        LockManagerBuilder::new(clients, true)
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Waits until the lock is acquired.
+    pub async fn lock(&self, name: &str) -> Result<LockGuard> {
+        Ok(self
+            .acquire(name, None)
+            .await?
+            .expect("no deadline, so never None"))
+    }
+
+    /// Waits at most `wait` for the lock; `Ok(None)` if it was not acquired in time.
+    pub async fn try_lock(&self, name: &str, wait: Duration) -> Result<Option<LockGuard>> {
+        self.acquire(name, Some(Instant::now() + wait)).await
+    }
+
+    /// Runs `critical_section` under the lock and releases it afterwards.
+    ///
+    /// If the lease is lost while the section runs, its future is dropped at
+    /// its next await point and `Err(Error::LeaseLost)` is returned; if it is
+    /// found lost at release, `Err(Error::NotOwner)`.
+    pub async fn with_lock<F, Fut, T>(&self, name: &str, critical_section: F) -> Result<T>
+    where
+        F: FnOnce(HeldLock) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let guard = self.lock(name).await?;
+        let held = guard.held();
+        let output = tokio::select! {
+            biased;
+            _ = guard.lost() => None,
+            output = critical_section(held) => Some(output),
+        };
+        match output {
+            Some(output) => guard.unlock().await.map(|()| output),
+            None => {
+                let _ = guard.unlock().await;
+                Err(Error::LeaseLost)
+            }
+        }
+    }
+
+    /// A semaphore of `permits` permits named `name`, shared by every
+    /// process that uses the same name. Single Redis only.
+    pub fn semaphore(&self, name: &str, permits: u32) -> Result<Semaphore> {
+        if matches!(self.shared.backend, Backend::Quorum(_)) {
+            return Err(Error::Config(
+                "semaphores need a single Redis, not a quorum".into(),
+            ));
+        }
+        if permits == 0 {
+            return Err(Error::Config(
+                "a semaphore needs at least one permit".into(),
+            ));
+        }
+        Ok(Semaphore::new(self.shared.clone(), name, permits))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> LockStats {
+        self.shared.counters.snapshot()
+    }
+
+    async fn acquire(&self, name: &str, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
+        let span = tracing::debug_span!("redlock.acquire", lock = name);
+        async {
+            let shared = &self.shared;
+            let Some(gate) = shared.gates.enter(name, deadline).await else {
+                Counters::bump(&shared.counters.timeouts);
+                return Ok(None);
+            };
+            let keys = Arc::new(LockKeys::new(&shared.settings.prefix, name));
+            let owner = new_owner_id();
+            let settings = &shared.settings;
+            let fair_wait = settings.fair.then_some(settings.fair_wait);
+            let policy = match fair_wait {
+                // A fair waiter must check in every third of its wait timeout.
+                Some(wait) => SleepPolicy {
+                    max: wait / 3,
+                    unknown: wait / 3,
+                },
+                None => SleepPolicy {
+                    max: settings.lease,
+                    unknown: Duration::from_millis(100),
+                },
+            };
+            let acquired = waiting::acquire(shared, &keys.channel, deadline, policy, || {
+                shared
+                    .backend
+                    .acquire(&keys, &owner, settings.lease, fair_wait)
+            })
+            .await;
+            let acquired = match acquired {
+                Ok(Some(acquired)) => acquired,
+                Ok(None) | Err(_) => {
+                    if settings.fair {
+                        // Give our place in line to the next waiter.
+                        let _ = shared.backend.leave_queue(&keys, &owner).await;
+                    }
+                    if matches!(acquired, Ok(None)) {
+                        Counters::bump(&shared.counters.timeouts);
+                    }
+                    return acquired.map(|_| None);
+                }
+            };
+            let (token, valid_until) = acquired;
+            let leased = Leased::Lock { keys, owner };
+            let lease = HeldLease::start(shared.clone(), leased, valid_until, Some(gate));
+            Ok(Some(LockGuard::new(lease, token)))
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,53 @@
+//! Counters a user would graph, kept with relaxed atomics (no locking on the
+//! hot path) and read as a snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a lock manager's counters since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockStats {
+    /// Locks and permits acquired.
+    pub acquisitions: u64,
+    /// Acquisitions that found the lock held and had to wait.
+    pub waits: u64,
+    /// `try_lock` / `try_acquire` calls that gave up at their deadline.
+    pub timeouts: u64,
+    /// Successful lease renewals by the watchdog.
+    pub renewals: u64,
+    /// Leases lost (renewal failed or found another owner, or `max_hold` ran out).
+    pub lost_leases: u64,
+    /// Explicit releases (`unlock`, `release`).
+    pub releases: u64,
+    /// Guards and permits dropped without release, released in the background.
+    pub dropped_releases: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) acquisitions: AtomicU64,
+    pub(crate) waits: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) renewals: AtomicU64,
+    pub(crate) lost_leases: AtomicU64,
+    pub(crate) releases: AtomicU64,
+    pub(crate) dropped_releases: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> LockStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        LockStats {
+            acquisitions: read(&self.acquisitions),
+            waits: read(&self.waits),
+            timeouts: read(&self.timeouts),
+            renewals: read(&self.renewals),
+            lost_leases: read(&self.lost_leases),
+            releases: read(&self.releases),
+            dropped_releases: read(&self.dropped_releases),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The waiting loop shared by locks and semaphores.
+//!
+//! Try; if busy, subscribe to the release channel and then, in a loop:
+//! arm the wake-up, try again, and sleep until woken, until the holder's
+//! lease would have run out (a crashed holder never publishes), or until the
+//! caller's deadline. Never a fixed-interval poll.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until};
+
+use crate::backend::Acquisition;
+use crate::error::Result;
+use crate::manager::Shared;
+use crate::stats::Counters;
+
+/// How long to sleep when the answer carries no remaining lease.
+pub(crate) struct SleepPolicy {
+    /// Longest single sleep (a fair waiter must refresh its place in line).
+    pub(crate) max: Duration,
+    /// When the lock is free but promised to an earlier fair waiter, or
+    /// holds no expiry: wait this long for a wake-up before looking again.
+    pub(crate) unknown: Duration,
+}
+
+/// Returns `Some((token, valid_until))` once acquired, `None` at the deadline.
+pub(crate) async fn acquire<F, Fut>(
+    shared: &Arc<Shared>,
+    channel: &str,
+    deadline: Option<Instant>,
+    policy: SleepPolicy,
+    mut attempt: F,
+) -> Result<Option<(u64, Instant)>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Acquisition>>,
+{
+    if let Acquisition::Held { token, valid_until } = attempt().await? {
+        return Ok(Some((token, valid_until)));
+    }
+    Counters::bump(&shared.counters.waits);
+    let subscription = shared.wakeups.subscribe(channel).await;
+    loop {
+        let woken = subscription.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable(); // armed before the attempt: no missed release
+        let retry_in = match attempt().await? {
+            Acquisition::Held { token, valid_until } => return Ok(Some((token, valid_until))),
+            Acquisition::Busy { retry_in } => retry_in,
+        };
+        let sleep = retry_in
+            .unwrap_or(policy.unknown)
+            .clamp(Duration::from_millis(1), policy.max);
+        let mut wake_at = Instant::now() + sleep;
+        if let Some(deadline) = deadline {
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            wake_at = wake_at.min(deadline);
+        }
+        tokio::select! {
+            _ = &mut woken => {}
+            _ = sleep_until(wake_at) => {}
+        }
+    }
+}
