@@ -3,6 +3,12 @@
 -- KEYS[2] fencing counter of the lock
 -- ARGV[1] owner id, ARGV[2] lease in milliseconds
 -- Returns {1, fencing token} when acquired, {0, remaining lease in ms} when held by another.
+-- Safe to retry: an owner that already holds the lock gets its own token back
+-- (nobody else can have incremented the counter while it held the lock).
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  return {1, tonumber(redis.call('GET', KEYS[2]))}
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('INCR', KEYS[2])}
 end

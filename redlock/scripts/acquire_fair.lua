@@ -6,6 +6,10 @@
 -- valid without calling again (ms), ARGV[4] pub/sub channel of the lock
 -- Returns {1, fencing token} when acquired, {0, remaining lease in ms} when
 -- held, {0, -1} when free but promised to an earlier waiter.
+-- Safe to retry: an owner that already holds the lock gets its own token back.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return {1, tonumber(redis.call('GET', KEYS[2]))}
+end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 

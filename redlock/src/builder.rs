@@ -127,7 +127,12 @@ impl LockManagerBuilder {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(self.response_timeout))
             .set_connection_timeout(Some(self.response_timeout))
-            .set_number_of_retries(2);
+            // Fail fast and reconnect fast: a lock operation that cannot
+            // reach Redis should say so within milliseconds, and a restarted
+            // server should be usable on the next call.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(5))
+            .set_max_delay(Duration::from_millis(50));
         let backend = if self.quorum {
             let mut nodes = Vec::with_capacity(self.clients.len());
             for client in &self.clients {

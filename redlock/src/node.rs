@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+use redis::{FromRedisValue, ScriptInvocation};
+
 use crate::error::{Error, Result};
 use crate::keys::LockKeys;
 use crate::scripts;
@@ -30,6 +32,9 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// Pause before retrying a script whose connection had dropped.
+const RECONNECT_GRACE: Duration = Duration::from_millis(5);
+
 pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
@@ -41,6 +46,28 @@ impl Node {
         Self { conn }
     }
 
+    /// Runs a script, retrying once if the connection had dropped (the server
+    /// restarted, a proxy reset it). The connection manager reports the
+    /// failure of its previous reconnection attempt first and reconnects on
+    /// that call, so without the retry the first call after a restart fails.
+    /// Every script is safe to run twice (acquire returns the caller's own
+    /// token if it already holds the lock); a server that is really down
+    /// costs two fast refusals and the pause between them.
+    async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> Result<T> {
+        let mut conn = self.conn.clone();
+        match invocation.invoke_async(&mut conn).await {
+            Err(error) if error.is_connection_dropped() => {
+                // The reconnection runs in the background: give it a moment.
+                tokio::time::sleep(RECONNECT_GRACE).await;
+                invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(Error::from_redis)
+            }
+            answer => answer.map_err(Error::from_redis),
+        }
+    }
+
     pub(crate) async fn acquire(
         &self,
         keys: &LockKeys,
@@ -48,28 +75,31 @@ impl Node {
         lease: Duration,
         fair_wait: Option<Duration>,
     ) -> Result<Attempt> {
-        let mut conn = self.conn.clone();
         let (acquired, value): (i64, i64) = match fair_wait {
-            None => scripts::ACQUIRE
-                .key(&keys.lock)
-                .key(&keys.fence)
-                .arg(owner)
-                .arg(millis(lease))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(Error::from_redis)?,
-            Some(wait) => scripts::ACQUIRE_FAIR
-                .key(&keys.lock)
-                .key(&keys.fence)
-                .key(&keys.queue)
-                .key(&keys.deadlines)
-                .arg(owner)
-                .arg(millis(lease))
-                .arg(millis(wait))
-                .arg(&keys.channel)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(Error::from_redis)?,
+            None => {
+                self.invoke(
+                    scripts::ACQUIRE
+                        .key(&keys.lock)
+                        .key(&keys.fence)
+                        .arg(owner)
+                        .arg(millis(lease)),
+                )
+                .await?
+            }
+            Some(wait) => {
+                self.invoke(
+                    scripts::ACQUIRE_FAIR
+                        .key(&keys.lock)
+                        .key(&keys.fence)
+                        .key(&keys.queue)
+                        .key(&keys.deadlines)
+                        .arg(owner)
+                        .arg(millis(lease))
+                        .arg(millis(wait))
+                        .arg(&keys.channel),
+                )
+                .await?
+            }
         };
         Ok(if acquired == 1 {
             Attempt::Acquired {
@@ -89,50 +119,41 @@ impl Node {
         owner: &str,
         lease: Duration,
     ) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let renewed: i64 = scripts::RENEW
-            .key(&keys.lock)
-            .arg(owner)
-            .arg(millis(lease))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let renewed: i64 = self
+            .invoke(scripts::RENEW.key(&keys.lock).arg(owner).arg(millis(lease)))
+            .await?;
         Ok(renewed == 1)
     }
 
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let released: i64 = scripts::RELEASE
-            .key(&keys.lock)
-            .arg(owner)
-            .arg(&keys.channel)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let released: i64 = self
+            .invoke(
+                scripts::RELEASE
+                    .key(&keys.lock)
+                    .arg(owner)
+                    .arg(&keys.channel),
+            )
+            .await?;
         Ok(released == 1)
     }
 
     pub(crate) async fn leave_queue(&self, keys: &LockKeys, owner: &str) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: i64 = scripts::LEAVE_QUEUE
-            .key(&keys.queue)
-            .key(&keys.deadlines)
-            .arg(owner)
-            .arg(&keys.channel)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let _: i64 = self
+            .invoke(
+                scripts::LEAVE_QUEUE
+                    .key(&keys.queue)
+                    .key(&keys.deadlines)
+                    .arg(owner)
+                    .arg(&keys.channel),
+            )
+            .await?;
         Ok(())
     }
 
     pub(crate) async fn raise_fence(&self, keys: &LockKeys, token: u64) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: i64 = scripts::RAISE_FENCE
-            .key(&keys.fence)
-            .arg(token)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let _: i64 = self
+            .invoke(scripts::RAISE_FENCE.key(&keys.fence).arg(token))
+            .await?;
         Ok(())
     }
 
@@ -143,15 +164,15 @@ impl Node {
         permits: u32,
         lease: Duration,
     ) -> Result<Attempt> {
-        let mut conn = self.conn.clone();
-        let (acquired, wait): (i64, i64) = scripts::SEMAPHORE_ACQUIRE
-            .key(&keys.permits)
-            .arg(permit)
-            .arg(permits)
-            .arg(millis(lease))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let (acquired, wait): (i64, i64) = self
+            .invoke(
+                scripts::SEMAPHORE_ACQUIRE
+                    .key(&keys.permits)
+                    .arg(permit)
+                    .arg(permits)
+                    .arg(millis(lease)),
+            )
+            .await?;
         Ok(if acquired == 1 {
             Attempt::Acquired { token: 0 }
         } else {
@@ -167,26 +188,26 @@ impl Node {
         permit: &str,
         lease: Duration,
     ) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let renewed: i64 = scripts::SEMAPHORE_RENEW
-            .key(&keys.permits)
-            .arg(permit)
-            .arg(millis(lease))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let renewed: i64 = self
+            .invoke(
+                scripts::SEMAPHORE_RENEW
+                    .key(&keys.permits)
+                    .arg(permit)
+                    .arg(millis(lease)),
+            )
+            .await?;
         Ok(renewed == 1)
     }
 
     pub(crate) async fn semaphore_release(&self, keys: &LockKeys, permit: &str) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let removed: i64 = scripts::SEMAPHORE_RELEASE
-            .key(&keys.permits)
-            .arg(permit)
-            .arg(&keys.channel)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::from_redis)?;
+        let removed: i64 = self
+            .invoke(
+                scripts::SEMAPHORE_RELEASE
+                    .key(&keys.permits)
+                    .arg(permit)
+                    .arg(&keys.channel),
+            )
+            .await?;
         Ok(removed == 1)
     }
 }
