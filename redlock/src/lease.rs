@@ -71,8 +71,10 @@ impl HeldLease {
     /// been lost (signalled, or found taken by the release itself).
     pub(crate) async fn release(mut self) -> Result<()> {
         if let Some(watchdog) = self.watchdog.take() {
+            // Not awaited (that would cost a cross-thread hand-off on every
+            // unlock): a renewal already on its way is owner-checked and finds
+            // the lock released, so it cannot extend it; no new one is sent.
             watchdog.abort();
-            let _ = watchdog.await; // no renewal can run after this point
         }
         let was_lost = self.lost.is_cancelled();
         let released = self
@@ -111,7 +113,6 @@ impl Drop for HeldLease {
         // waiter finds the lock free instead of waiting for the wake-up.
         let gate = self.gate.take();
         runtime.spawn(async move {
-            let _ = watchdog.await;
             if let Err(error) = shared.backend.release(&leased).await {
                 tracing::warn!(lock = leased.name(), %error, "background release failed; the lease will expire");
             }
