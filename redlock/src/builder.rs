@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
 
 use crate::backend::Backend;
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::gate::Gates;
 use crate::manager::{LockManager, Settings, Shared};
@@ -14,12 +16,23 @@ use crate::quorum::Quorum;
 use crate::stats::Counters;
 use crate::wakeups::Wakeups;
 
+/// Where the lock state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deployment {
+    /// One server (or a replicated primary).
+    Single,
+    /// Independent servers, Redlock algorithm.
+    Quorum,
+    /// One Redis Cluster, given by seed nodes.
+    Cluster,
+}
+
 /// Builder of a [`LockManager`]; every setting has a production-safe default.
 #[derive(Debug)]
 pub struct LockManagerBuilder {
     clients: Vec<redis::Client>,
     connection: Option<ConnectionManager>,
-    quorum: bool,
+    deployment: Deployment,
     lease: Duration,
     fair: bool,
     fair_wait: Duration,
@@ -30,11 +43,11 @@ pub struct LockManagerBuilder {
 }
 
 impl LockManagerBuilder {
-    pub(crate) fn new(clients: Vec<redis::Client>, quorum: bool) -> Self {
+    pub(crate) fn new(clients: Vec<redis::Client>, deployment: Deployment) -> Self {
         Self {
             clients,
             connection: None,
-            quorum,
+            deployment,
             lease: Duration::from_secs(30),
             fair: false,
             fair_wait: Duration::from_secs(5),
@@ -114,12 +127,13 @@ impl LockManagerBuilder {
         if self.clients.is_empty() {
             return Err(Error::Config("at least one Redis client is needed".into()));
         }
-        if self.quorum && self.fair {
+        let quorum = self.deployment == Deployment::Quorum;
+        if quorum && self.fair {
             return Err(Error::Config(
                 "fair mode needs a single Redis, not a quorum".into(),
             ));
         }
-        if self.quorum && self.clients.len() < 3 {
+        if quorum && self.clients.len() < 3 {
             return Err(Error::Config(
                 "a quorum needs at least 3 independent Redis servers".into(),
             ));
@@ -133,33 +147,59 @@ impl LockManagerBuilder {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(5))
             .set_max_delay(Duration::from_millis(50));
-        let backend = if self.quorum {
-            let mut nodes = Vec::with_capacity(self.clients.len());
-            for client in &self.clients {
-                // Lazy: a quorum must be buildable while a minority is down.
-                let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-                    .map_err(Error::from_redis)?;
-                nodes.push(Node::new(conn));
+        let backend = match self.deployment {
+            Deployment::Quorum => {
+                let mut nodes = Vec::with_capacity(self.clients.len());
+                for client in &self.clients {
+                    // Lazy: a quorum must be buildable while a minority is down.
+                    let conn =
+                        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                            .map_err(Error::from_redis)?;
+                    nodes.push(Node::new(Connection::Single(conn)));
+                }
+                let node_timeout = self
+                    .node_timeout
+                    .unwrap_or_else(|| (self.lease / 100).max(Duration::from_millis(10)));
+                Backend::Quorum(Quorum {
+                    nodes,
+                    node_timeout,
+                })
             }
-            let node_timeout = self
-                .node_timeout
-                .unwrap_or_else(|| (self.lease / 100).max(Duration::from_millis(10)));
-            Backend::Quorum(Quorum {
-                nodes,
-                node_timeout,
-            })
-        } else {
-            let conn = match self.connection {
-                Some(conn) => conn,
-                None => ConnectionManager::new_with_config(self.clients[0].clone(), config)
+            Deployment::Cluster => {
+                let seeds: Vec<redis::ConnectionInfo> = self
+                    .clients
+                    .iter()
+                    .map(|client| client.get_connection_info().clone())
+                    .collect();
+                let conn = ClusterClient::builder(seeds)
+                    .response_timeout(self.response_timeout)
+                    .connection_timeout(self.response_timeout)
+                    .build()
+                    .map_err(Error::from_redis)?
+                    .get_async_connection()
                     .await
-                    .map_err(Error::from_redis)?,
-            };
-            Backend::Single(Node::new(conn))
+                    .map_err(Error::from_redis)?;
+                Backend::Single(Node::new(Connection::Cluster(conn)))
+            }
+            Deployment::Single => {
+                let conn = match self.connection {
+                    Some(conn) => conn,
+                    None => ConnectionManager::new_with_config(self.clients[0].clone(), config)
+                        .await
+                        .map_err(Error::from_redis)?,
+                };
+                Backend::Single(Node::new(Connection::Single(conn)))
+            }
+        };
+        // One wake-up connection per independent server; a cluster forwards
+        // every PUBLISH to all its nodes, so one seed is enough there.
+        let wakeup_clients = match self.deployment {
+            Deployment::Cluster => self.clients[..1].to_vec(),
+            _ => self.clients,
         };
         let shared = Shared {
             backend,
-            wakeups: Wakeups::start(self.clients),
+            wakeups: Wakeups::start(wakeup_clients),
             gates: Arc::new(Gates::default()),
             settings: Settings {
                 prefix: self.prefix,

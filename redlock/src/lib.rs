@@ -77,10 +77,12 @@
 //!
 //! ## Redis Cluster
 //!
-//! All keys of one lock share a hash tag, `redlock:{name}:…`, so they live in
-//! one slot and one script can touch them. Release notifications are
+//! [`LockManager::builder_cluster`] takes the cluster's seed nodes. All keys
+//! of one lock share a hash tag — `redlock:{name}:lock`, `:fence`, `:queue`,
+//! `:deadlines`, `:permits` — so they live in one slot and one script can
+//! touch them all (fair mode's script uses four). Release notifications are
 //! ordinary `PUBLISH`es, which a cluster delivers to subscribers on every
-//! node. See the table of keys in the crate's `keys` module documentation.
+//! node, so the manager listens on the first seed only.
 //!
 //! ## Failure behaviour
 //!
@@ -97,6 +99,7 @@
 
 mod backend;
 mod builder;
+mod connection;
 mod error;
 pub mod fence;
 mod gate;

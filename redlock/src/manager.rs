@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::backend::{Backend, Leased};
-use crate::builder::LockManagerBuilder;
+use crate::builder::{Deployment, LockManagerBuilder};
 use crate::error::{Error, Result};
 use crate::gate::Gates;
 use crate::guard::{HeldLock, LockGuard};
@@ -61,14 +61,23 @@ pub struct LockManager {
 impl LockManager {
     /// A manager on one Redis deployment.
     pub fn builder(client: redis::Client) -> LockManagerBuilder {
-        LockManagerBuilder::new(vec![client], false)
+        LockManagerBuilder::new(vec![client], Deployment::Single)
     }
 
     /// A manager using the Redlock algorithm over independent Redis servers
     /// (use an odd number, 5 is typical): a lock is held when a majority
     /// granted it. See the [`quorum`](crate#quorum) section.
     pub fn builder_quorum(clients: Vec<redis::Client>) -> LockManagerBuilder {
-        LockManagerBuilder::new(clients, true)
+        LockManagerBuilder::new(clients, Deployment::Quorum)
+    }
+
+    /// A manager on a Redis Cluster, given one client per seed node. Every
+    /// key of a lock carries the same hash tag, so each script runs on the
+    /// one node that owns the lock's slot; release notifications are
+    /// ordinary `PUBLISH`es, which the cluster delivers on every node (the
+    /// manager listens on the first seed).
+    pub fn builder_cluster(seeds: Vec<redis::Client>) -> LockManagerBuilder {
+        LockManagerBuilder::new(seeds, Deployment::Cluster)
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {

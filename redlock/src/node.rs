@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
 use redis::{FromRedisValue, ScriptInvocation};
 
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::keys::LockKeys;
 use crate::scripts;
@@ -20,10 +19,10 @@ pub(crate) enum Attempt {
     Busy { retry_in: Option<Duration> },
 }
 
-/// A connection to one Redis server (reconnecting on its own).
+/// A connection to one Redis deployment (reconnecting on its own).
 #[derive(Clone)]
 pub(crate) struct Node {
-    conn: ConnectionManager,
+    conn: Connection,
 }
 
 impl std::fmt::Debug for Node {
@@ -42,7 +41,7 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 }
 
 impl Node {
-    pub(crate) fn new(conn: ConnectionManager) -> Self {
+    pub(crate) fn new(conn: Connection) -> Self {
         Self { conn }
     }
 
