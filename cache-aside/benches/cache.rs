@@ -1,0 +1,2 @@
+//! Benchmarks of the cache (written next).
+fn main() {}
