@@ -7,7 +7,9 @@
 -- (nobody else can have incremented the counter while it held the lock).
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
-  return {1, tonumber(redis.call('GET', KEYS[2]))}
+  -- (A fence counter lost to eviction restarts rather than break the reply.)
+  local token = redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2])
+  return {1, tonumber(token)}
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('INCR', KEYS[2])}

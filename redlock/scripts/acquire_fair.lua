@@ -8,7 +8,9 @@
 -- held, {0, -1} when free but promised to an earlier waiter.
 -- Safe to retry: an owner that already holds the lock gets its own token back.
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, tonumber(redis.call('GET', KEYS[2]))}
+  -- (A fence counter lost to eviction restarts rather than break the reply.)
+  local token = redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2])
+  return {1, tonumber(token)}
 end
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)

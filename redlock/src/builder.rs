@@ -124,6 +124,11 @@ impl LockManagerBuilder {
         if self.lease < Duration::from_millis(30) {
             return Err(Error::Config("the lease must be at least 30 ms".into()));
         }
+        if self.fair && self.fair_wait < Duration::from_millis(30) {
+            return Err(Error::Config(
+                "the fair wait timeout must be at least 30 ms".into(),
+            ));
+        }
         if self.clients.is_empty() {
             return Err(Error::Config("at least one Redis client is needed".into()));
         }

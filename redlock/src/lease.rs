@@ -3,7 +3,7 @@
 //! It owns the watchdog task and the `lost` signal, and releases the lease
 //! exactly once: explicitly (`release`), or in the background when dropped.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -22,7 +22,8 @@ pub(crate) struct HeldLease {
     leased: Leased,
     lost: CancellationToken,
     watchdog: Option<JoinHandle<()>>,
-    gate: Option<GatePass>,
+    /// Shared with the watchdog, which opens it when the lease is lost.
+    gate: Arc<Mutex<Option<GatePass>>>,
 }
 
 impl std::fmt::Debug for HeldLease {
@@ -44,11 +45,13 @@ impl HeldLease {
     ) -> Self {
         Counters::bump(&shared.counters.acquisitions);
         let lost = CancellationToken::new();
+        let gate = Arc::new(Mutex::new(gate));
         let watchdog = tokio::spawn(watchdog::run(
             shared.clone(),
             leased.clone(),
             valid_until,
             lost.clone(),
+            gate.clone(),
         ));
         Self {
             shared,
@@ -86,7 +89,7 @@ impl HeldLease {
                 lock = self.leased.name()
             ))
             .await;
-        self.gate.take();
+        self.gate.lock().expect("gate lock").take();
         Counters::bump(&self.shared.counters.releases);
         match released {
             Ok(true) if !was_lost => Ok(()),
@@ -111,7 +114,7 @@ impl Drop for HeldLease {
         let leased = self.leased.clone();
         // The local gate opens only after the release, so the next local
         // waiter finds the lock free instead of waiting for the wake-up.
-        let gate = self.gate.take();
+        let gate = self.gate.lock().expect("gate lock").take();
         runtime.spawn(async move {
             if let Err(error) = shared.backend.release(&leased).await {
                 tracing::warn!(lock = leased.name(), %error, "background release failed; the lease will expire");

@@ -148,9 +148,17 @@ impl LockManager {
         let span = tracing::debug_span!("redlock.acquire", lock = name);
         async {
             let shared = &self.shared;
-            let Some(gate) = shared.gates.enter(name, deadline).await else {
-                Counters::bump(&shared.counters.timeouts);
-                return Ok(None);
+            // The local FIFO gate spares Redis a herd of local waiters. Fair
+            // mode skips it: every waiter must queue in Redis on arrival, or
+            // local waiters would lose their place to later remote ones.
+            let gate = if shared.settings.fair {
+                None
+            } else {
+                let Some(gate) = shared.gates.enter(name, deadline).await else {
+                    Counters::bump(&shared.counters.timeouts);
+                    return Ok(None);
+                };
+                Some(gate)
             };
             let keys = Arc::new(LockKeys::new(&shared.settings.prefix, name));
             let owner = new_owner_id();
@@ -180,6 +188,18 @@ impl LockManager {
                         // Give our place in line to the next waiter.
                         let _ = shared.backend.leave_queue(&keys, &owner).await;
                     }
+                    if acquired.is_err() {
+                        // The acquire may have succeeded with its reply lost:
+                        // release (owner-checked, so harmless otherwise)
+                        // rather than leave the lock taken for a lease.
+                        let leased = Leased::Lock {
+                            keys: keys.clone(),
+                            owner: owner.clone(),
+                        };
+                        let _ =
+                            tokio::time::timeout(settings.lease, shared.backend.release(&leased))
+                                .await;
+                    }
                     if matches!(acquired, Ok(None)) {
                         Counters::bump(&shared.counters.timeouts);
                     }
@@ -188,7 +208,7 @@ impl LockManager {
             };
             let (token, valid_until) = acquired;
             let leased = Leased::Lock { keys, owner };
-            let lease = HeldLease::start(shared.clone(), leased, valid_until, Some(gate));
+            let lease = HeldLease::start(shared.clone(), leased, valid_until, gate);
             Ok(Some(LockGuard::new(lease, token)))
         }
         .instrument(span)

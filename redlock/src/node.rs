@@ -49,9 +49,12 @@ impl Node {
     /// restarted, a proxy reset it). The connection manager reports the
     /// failure of its previous reconnection attempt first and reconnects on
     /// that call, so without the retry the first call after a restart fails.
-    /// Every script is safe to run twice (acquire returns the caller's own
-    /// token if it already holds the lock); a server that is really down
-    /// costs two fast refusals and the pause between them.
+    /// Acquire, renew and retract are safe to repeat (acquire returns the
+    /// caller's own token if it already holds the lock). A release whose
+    /// first run went through but whose reply was lost reports "not owner"
+    /// on the repeat: the lock is released either way, and the caller is told
+    /// the conservative answer. A server that is really down costs two fast
+    /// refusals and the pause between them.
     async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> Result<T> {
         let mut conn = self.conn.clone();
         match invocation.invoke_async(&mut conn).await {
@@ -134,6 +137,14 @@ impl Node {
             )
             .await?;
         Ok(released == 1)
+    }
+
+    /// Deletes the lock if `owner` holds it, without waking anyone.
+    pub(crate) async fn retract(&self, keys: &LockKeys, owner: &str) -> Result<()> {
+        let _: i64 = self
+            .invoke(scripts::RETRACT.key(&keys.lock).arg(owner))
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn leave_queue(&self, keys: &LockKeys, owner: &str) -> Result<()> {

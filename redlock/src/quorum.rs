@@ -121,15 +121,30 @@ impl Quorum {
                 });
             }
         }
-        // Not held: undo whatever was granted so others need not wait for it to expire.
-        self.release(keys, owner).await;
+        // Not held: undo whatever was granted, silently, so others need not
+        // wait for it to expire and our own waiters are not woken by it.
+        self.retract(keys, owner).await;
         if answered < needed {
             return Err(Error::QuorumUnavailable {
                 got: granted.len(),
                 needed,
             });
         }
+        if !granted.is_empty() {
+            // A split vote (or a node that just came back): nobody may hold a
+            // majority, and no release will be published. Retry after a
+            // random delay, as the Redlock algorithm prescribes, so
+            // competing callers do not retry in lockstep.
+            let jitter = rand::random_range(5..=50);
+            return Ok(Acquisition::Busy {
+                retry_in: Some(Duration::from_millis(jitter)),
+            });
+        }
         Ok(Acquisition::Busy { retry_in: busy_for })
+    }
+
+    async fn retract(&self, keys: &LockKeys, owner: &str) {
+        self.on_all(|node| node.retract(keys, owner)).await;
     }
 
     /// Renews on every node; held while a majority renewed.

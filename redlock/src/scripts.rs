@@ -20,6 +20,7 @@ script!(ACQUIRE_FAIR, "acquire_fair.lua");
 script!(LEAVE_QUEUE, "leave_queue.lua");
 script!(RENEW, "renew.lua");
 script!(RELEASE, "release.lua");
+script!(RETRACT, "retract.lua");
 script!(RAISE_FENCE, "raise_fence.lua");
 script!(SET_IF_NEWER, "set_if_newer.lua");
 script!(SEMAPHORE_ACQUIRE, "semaphore_acquire.lua");

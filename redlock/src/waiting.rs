@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use crate::backend::Acquisition;
@@ -41,9 +42,20 @@ where
         return Ok(Some((token, valid_until)));
     }
     Counters::bump(&shared.counters.waits);
-    let subscription = shared.wakeups.subscribe(channel).await;
+    // Subscribing may wait on a slow pub/sub connection: never past the
+    // caller's deadline. Without a subscription the lease-bounded sleep
+    // still finds the lock.
+    let subscribing = shared.wakeups.subscribe(channel);
+    let subscription = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, subscribing).await.ok(),
+        None => Some(subscribing.await),
+    };
+    let never = Notify::new();
     loop {
-        let woken = subscription.notified();
+        let woken = match &subscription {
+            Some(subscription) => subscription.notified(),
+            None => never.notified(),
+        };
         tokio::pin!(woken);
         woken.as_mut().enable(); // armed before the attempt: no missed release
         let retry_in = match attempt().await? {
@@ -52,7 +64,8 @@ where
         };
         let sleep = retry_in
             .unwrap_or(policy.unknown)
-            .clamp(Duration::from_millis(1), policy.max);
+            .min(policy.max)
+            .max(Duration::from_millis(1));
         let mut wake_at = Instant::now() + sleep;
         if let Some(deadline) = deadline {
             if Instant::now() >= deadline {

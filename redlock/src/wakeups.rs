@@ -26,10 +26,32 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 const PUBSUB_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
+/// A live pub/sub connection's command side, and the switch that makes its
+/// task drop the connection and reconnect (dropping the sink alone does not
+/// end the message stream).
+struct Sink {
+    sink: PubSubSink,
+    reset: CancellationToken,
+}
+
+impl Sink {
+    /// Subscribes, or marks the connection broken and asks for a reconnect.
+    async fn subscribe(&mut self, channel: &str) -> bool {
+        let ok = matches!(
+            tokio::time::timeout(PUBSUB_TIMEOUT, self.sink.subscribe(channel)).await,
+            Ok(Ok(()))
+        );
+        if !ok {
+            self.reset.cancel();
+        }
+        ok
+    }
+}
+
 #[derive(Default)]
 struct Connections {
     /// One slot per node; `None` while that node's connection is down.
-    sinks: Vec<Option<PubSubSink>>,
+    sinks: Vec<Option<Sink>>,
     /// Channels subscribed on every connected sink.
     subscribed: HashSet<String>,
 }
@@ -78,7 +100,7 @@ impl Wakeups {
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
             connections: tokio::sync::Mutex::new(Connections {
-                sinks: vec![None; clients.len()],
+                sinks: clients.iter().map(|_| None).collect(),
                 subscribed: HashSet::new(),
             }),
         });
@@ -116,12 +138,9 @@ impl Wakeups {
         if !connections.subscribed.contains(channel) {
             for slot in connections.sinks.iter_mut() {
                 if let Some(sink) = slot
-                    && !matches!(
-                        tokio::time::timeout(PUBSUB_TIMEOUT, sink.subscribe(channel)).await,
-                        Ok(Ok(()))
-                    )
+                    && !sink.subscribe(channel).await
                 {
-                    *slot = None; // broken: its task reconnects and resubscribes
+                    *slot = None; // its task reconnects and resubscribes everything
                 }
             }
             connections.subscribed.insert(channel.to_string());
@@ -170,7 +189,7 @@ impl Wakeups {
             }
             connections.subscribed.remove(&channel);
             for sink in connections.sinks.iter_mut().flatten() {
-                let _ = tokio::time::timeout(PUBSUB_TIMEOUT, sink.unsubscribe(&channel)).await;
+                let _ = tokio::time::timeout(PUBSUB_TIMEOUT, sink.sink.unsubscribe(&channel)).await;
             }
         });
     }
@@ -213,16 +232,18 @@ async fn maintain_connection(
             connected = tokio::time::timeout(PUBSUB_TIMEOUT, client.get_async_pubsub()) => connected,
         };
         if let Ok(Ok(pubsub)) = connected {
-            let (mut sink, mut stream) = pubsub.split();
+            let (sink, mut stream) = pubsub.split();
+            let reset = CancellationToken::new();
+            let mut sink = Sink {
+                sink,
+                reset: reset.clone(),
+            };
             {
                 let mut connections = shared.connections.lock().await;
                 let channels: Vec<String> = connections.subscribed.iter().cloned().collect();
                 let mut healthy = true;
                 for channel in &channels {
-                    healthy &= matches!(
-                        tokio::time::timeout(PUBSUB_TIMEOUT, sink.subscribe(channel)).await,
-                        Ok(Ok(()))
-                    );
+                    healthy &= sink.subscribe(channel).await;
                 }
                 if healthy {
                     connections.sinks[index] = Some(sink);
@@ -234,6 +255,7 @@ async fn maintain_connection(
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
+                    _ = reset.cancelled() => break,
                     message = stream.next() => match message {
                         Some(message) => shared.wake(message.get_channel_name()),
                         None => break,

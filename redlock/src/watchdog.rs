@@ -8,13 +8,14 @@
 //! its own. The task is aborted when the guard is released, so no renewal
 //! outlives the release.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::backend::Leased;
+use crate::gate::GatePass;
 use crate::manager::Shared;
 use crate::stats::Counters;
 
@@ -24,6 +25,7 @@ pub(crate) async fn run(
     leased: Leased,
     mut valid_until: Instant,
     lost: CancellationToken,
+    gate: Arc<Mutex<Option<GatePass>>>,
 ) {
     let lease = shared.settings.lease;
     let acquired_at = Instant::now();
@@ -79,4 +81,7 @@ pub(crate) async fn run(
     }
     Counters::bump(&shared.counters.lost_leases);
     lost.cancel();
+    // The lock is no longer ours: let the next local waiter try Redis, even
+    // while this guard is still kept.
+    gate.lock().expect("gate lock").take();
 }

@@ -120,3 +120,40 @@ async fn a_waiter_that_gives_up_leaves_the_line() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn local_and_remote_waiters_keep_one_arrival_order() {
+    let server = testkit::redis().await;
+    let here = fair_manager(&server, Duration::from_secs(5)).await;
+    let there = fair_manager(&server, Duration::from_secs(5)).await;
+    let guard = here.lock("auction").await.unwrap();
+
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut waiters = Vec::new();
+    for arrival in 0..4 {
+        // Alternate processes: here, there, here, there.
+        let locks = if arrival % 2 == 0 {
+            here.clone()
+        } else {
+            there.clone()
+        };
+        let order = order.clone();
+        waiters.push(tokio::spawn(async move {
+            let guard = locks.lock("auction").await.unwrap();
+            order.lock().unwrap().push(arrival);
+            guard.unlock().await.unwrap();
+        }));
+        testkit::wait::until(PROMPTLY, "the waiter to join the queue", || async {
+            queue_length(&server).await == arrival + 1
+        })
+        .await;
+    }
+    guard.unlock().await.unwrap();
+    for waiter in waiters {
+        tokio::time::timeout(PROMPTLY, waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+}

@@ -168,3 +168,20 @@ async fn fencing_tokens_increase_across_holders_and_waiters_wake_on_release() {
     assert!(t2 > t1, "{t2} > {t1}");
     assert_eq!(stats.waits, 1);
 }
+
+#[tokio::test]
+async fn a_kept_guard_whose_lease_was_lost_does_not_block_local_waiters() {
+    let server = testkit::redis().await;
+    let locks = LockManager::builder(server.client())
+        .lease(Duration::from_millis(200))
+        .max_hold(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let stuck = locks.lock("report").await.unwrap();
+    tokio::time::timeout(PROMPTLY, stuck.lost()).await.unwrap();
+    // The guard is still alive, but the lock is free in Redis.
+    let next = locks.try_lock("report", PROMPTLY).await.unwrap();
+    assert!(next.is_some(), "the same process can take the lock again");
+    drop(stuck);
+}
