@@ -15,6 +15,7 @@ use crate::node::Node;
 use crate::quorum::Quorum;
 use crate::stats::Counters;
 use crate::wakeups::Wakeups;
+use crate::watchdog::Watchdog;
 
 /// Where the lock state lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +215,12 @@ impl LockManagerBuilder {
                 max_hold: self.max_hold,
             },
             counters: Counters::default(),
+            watchdog: Watchdog::new(),
         };
-        Ok(LockManager::from_shared(Arc::new(shared)))
+        let shared = Arc::new(shared);
+        shared
+            .watchdog
+            .run(Arc::downgrade(&shared), shared.settings.lease);
+        Ok(LockManager::from_shared(shared))
     }
 }

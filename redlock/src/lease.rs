@@ -1,11 +1,11 @@
 //! A held lease: what locks and semaphore permits have in common.
 //!
-//! It owns the watchdog task and the `lost` signal, and releases the lease
-//! exactly once: explicitly (`release`), or in the background when dropped.
+//! It is registered with the manager's watchdog, owns the `lost` signal, and
+//! releases the lease exactly once: explicitly (`release`), or in the
+//! background when dropped.
 
 use std::sync::{Arc, Mutex};
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -15,13 +15,14 @@ use crate::error::{Error, Result};
 use crate::gate::GatePass;
 use crate::manager::Shared;
 use crate::stats::Counters;
-use crate::watchdog;
+use crate::watchdog::WatchId;
 
 pub(crate) struct HeldLease {
     shared: Arc<Shared>,
     leased: Leased,
     lost: CancellationToken,
-    watchdog: Option<JoinHandle<()>>,
+    /// `None` once released.
+    watch: Option<WatchId>,
     /// Shared with the watchdog, which opens it when the lease is lost.
     gate: Arc<Mutex<Option<GatePass>>>,
 }
@@ -36,7 +37,7 @@ impl std::fmt::Debug for HeldLease {
 }
 
 impl HeldLease {
-    /// Starts the watchdog for a freshly acquired lease.
+    /// Registers a freshly acquired lease with the watchdog.
     pub(crate) fn start(
         shared: Arc<Shared>,
         leased: Leased,
@@ -46,18 +47,20 @@ impl HeldLease {
         Counters::bump(&shared.counters.acquisitions);
         let lost = CancellationToken::new();
         let gate = Arc::new(Mutex::new(gate));
-        let watchdog = tokio::spawn(watchdog::run(
-            shared.clone(),
+        let settings = &shared.settings;
+        let watch = shared.watchdog.watch(
             leased.clone(),
+            settings.lease,
+            settings.max_hold,
             valid_until,
             lost.clone(),
             gate.clone(),
-        ));
+        );
         Self {
             shared,
             leased,
             lost,
-            watchdog: Some(watchdog),
+            watch: Some(watch),
             gate,
         }
     }
@@ -70,14 +73,13 @@ impl HeldLease {
         self.lost.clone()
     }
 
-    /// Stops the watchdog, then releases. `Err(NotOwner)` when the lease had
+    /// Stops renewing, then releases. `Err(NotOwner)` when the lease had
     /// been lost (signalled, or found taken by the release itself).
     pub(crate) async fn release(mut self) -> Result<()> {
-        if let Some(watchdog) = self.watchdog.take() {
-            // Not awaited (that would cost a cross-thread hand-off on every
-            // unlock): a renewal already on its way is owner-checked and finds
-            // the lock released, so it cannot extend it; no new one is sent.
-            watchdog.abort();
+        if let Some(watch) = self.watch.take() {
+            // From here on no renewal is sent; one already on its way is
+            // owner-checked and cannot extend the released lock.
+            self.shared.watchdog.unwatch(watch);
         }
         let was_lost = self.lost.is_cancelled();
         let released = self
@@ -101,10 +103,10 @@ impl HeldLease {
 
 impl Drop for HeldLease {
     fn drop(&mut self) {
-        let Some(watchdog) = self.watchdog.take() else {
+        let Some(watch) = self.watch.take() else {
             return; // released explicitly
         };
-        watchdog.abort();
+        self.shared.watchdog.unwatch(watch);
         Counters::bump(&self.shared.counters.dropped_releases);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to release on: the lease simply expires.

@@ -18,6 +18,7 @@ use crate::semaphore::Semaphore;
 use crate::stats::{Counters, LockStats};
 use crate::waiting::{self, SleepPolicy};
 use crate::wakeups::Wakeups;
+use crate::watchdog::Watchdog;
 
 pub(crate) struct Settings {
     pub(crate) prefix: String,
@@ -34,6 +35,7 @@ pub(crate) struct Shared {
     pub(crate) gates: Arc<Gates>,
     pub(crate) settings: Settings,
     pub(crate) counters: Counters,
+    pub(crate) watchdog: Watchdog,
 }
 
 impl std::fmt::Debug for Shared {
