@@ -40,7 +40,7 @@
 //!   owner's random id, expiring with the lease. Acquire, renew and release
 //!   are each one script (in `scripts/*.lua`); renewal and release check the
 //!   owner, so a process that lost the lock can change nothing.
-//! - **A watchdog.** While a guard lives, a task renews its lease every
+//! - **A watchdog.** While a guard lives, the manager's watchdog renews its lease every
 //!   `lease / 3`. A crashed holder stops renewing and its lock frees itself
 //!   after at most one lease. If a renewal fails or finds another owner, the
 //!   guard's [`lost()`](LockGuard::lost) completes at once — it is not just
