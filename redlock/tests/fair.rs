@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redlock::LockManager;
+use redlock::{LockGuard, LockManager};
 
 mod common;
 use common::PROMPTLY;
@@ -28,16 +28,17 @@ async fn queue_length(server: &testkit::RedisServer) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn waiters_acquire_in_arrival_order() {
-    let server = testkit::redis().await;
-    let holder = fair_manager(&server, Duration::from_secs(5)).await;
-    let guard = holder.lock("auction").await.unwrap();
-
+/// Queues one waiter per manager, in this order (each waits until it is in
+/// line before the next arrives), releases `guard`, and returns the order in
+/// which the waiters then acquired the lock.
+async fn acquisition_order(
+    server: &testkit::RedisServer,
+    guard: LockGuard,
+    arrivals: Vec<LockManager>,
+) -> Vec<usize> {
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut waiters = Vec::new();
-    for arrival in 0..5 {
-        let locks = fair_manager(&server, Duration::from_secs(5)).await;
+    for (arrival, locks) in arrivals.into_iter().enumerate() {
         let order = order.clone();
         waiters.push(tokio::spawn(async move {
             let guard = locks.lock("auction").await.unwrap();
@@ -46,7 +47,7 @@ async fn waiters_acquire_in_arrival_order() {
         }));
         // Arrival order is queue order: wait until this waiter is in line.
         testkit::wait::until(PROMPTLY, "the waiter to join the queue", || async {
-            queue_length(&server).await == arrival + 1
+            queue_length(server).await == arrival as i64 + 1
         })
         .await;
     }
@@ -57,7 +58,22 @@ async fn waiters_acquire_in_arrival_order() {
             .unwrap()
             .unwrap();
     }
-    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+    order.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn waiters_acquire_in_arrival_order() {
+    let server = testkit::redis().await;
+    let holder = fair_manager(&server, Duration::from_secs(5)).await;
+    let guard = holder.lock("auction").await.unwrap();
+    let mut arrivals = Vec::new();
+    for _ in 0..5 {
+        arrivals.push(fair_manager(&server, Duration::from_secs(5)).await);
+    }
+    assert_eq!(
+        acquisition_order(&server, guard, arrivals).await,
+        [0, 1, 2, 3, 4]
+    );
 }
 
 #[tokio::test]
@@ -127,33 +143,10 @@ async fn local_and_remote_waiters_keep_one_arrival_order() {
     let here = fair_manager(&server, Duration::from_secs(5)).await;
     let there = fair_manager(&server, Duration::from_secs(5)).await;
     let guard = here.lock("auction").await.unwrap();
-
-    let order = Arc::new(Mutex::new(Vec::new()));
-    let mut waiters = Vec::new();
-    for arrival in 0..4 {
-        // Alternate processes: here, there, here, there.
-        let locks = if arrival % 2 == 0 {
-            here.clone()
-        } else {
-            there.clone()
-        };
-        let order = order.clone();
-        waiters.push(tokio::spawn(async move {
-            let guard = locks.lock("auction").await.unwrap();
-            order.lock().unwrap().push(arrival);
-            guard.unlock().await.unwrap();
-        }));
-        testkit::wait::until(PROMPTLY, "the waiter to join the queue", || async {
-            queue_length(&server).await == arrival + 1
-        })
-        .await;
-    }
-    guard.unlock().await.unwrap();
-    for waiter in waiters {
-        tokio::time::timeout(PROMPTLY, waiter)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+    // Alternate processes: here, there, here, there.
+    let arrivals = vec![here.clone(), there.clone(), here.clone(), there];
+    assert_eq!(
+        acquisition_order(&server, guard, arrivals).await,
+        [0, 1, 2, 3]
+    );
 }

@@ -82,7 +82,7 @@ pub use proxy::{LinkState, Proxy};
 pub use rabbitmq::RabbitVhost;
 pub use rabbitmq_node::RabbitNode;
 pub use redis_cluster::RedisCluster;
-pub use redis_server::{RedisOptions, RedisServer};
+pub use redis_server::{RedisOptions, RedisServer, ping_url};
 
 use std::net::SocketAddr;
 

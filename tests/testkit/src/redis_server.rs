@@ -390,3 +390,19 @@ pub(crate) async fn ping(port: u16) -> Result<(), String> {
         .await
         .unwrap_or_else(|_| Err("no answer within 1 s".into()))
 }
+
+/// Opens a fresh client connection to `url` and sends `PING`, all within
+/// `timeout`: `Err` says what failed (refused, reset, timed out). For tests
+/// that check whether a server, or a proxy in front of it, answers.
+pub async fn ping_url(url: &str, timeout: Duration) -> Result<(), String> {
+    let attempt = async {
+        let client = redis::Client::open(url)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}

@@ -4,24 +4,11 @@ use std::time::{Duration, Instant};
 
 use testkit::LinkState;
 
-async fn ping(url: &str, timeout: Duration) -> Result<(), String> {
-    let attempt = async {
-        let client = redis::Client::open(url)?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("timed out".into()),
-    }
-}
-
 #[tokio::test]
 async fn forwards_traffic_both_ways() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
-    ping(&proxy.redis_url(), Duration::from_secs(2))
+    testkit::ping_url(&proxy.redis_url(), Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!(proxy.state(), LinkState::Open);
@@ -54,7 +41,7 @@ async fn cut_resets_open_connections_and_refuses_new_ones_until_restored() {
     .expect("a cut link fails fast, it does not hang");
     assert!(failed.is_err());
     assert!(
-        ping(&proxy.redis_url(), Duration::from_secs(2))
+        testkit::ping_url(&proxy.redis_url(), Duration::from_secs(2))
             .await
             .is_err(),
         "new connections are refused"
@@ -67,7 +54,7 @@ async fn cut_resets_open_connections_and_refuses_new_ones_until_restored() {
     .await;
 
     proxy.restore();
-    ping(&proxy.redis_url(), Duration::from_secs(2))
+    testkit::ping_url(&proxy.redis_url(), Duration::from_secs(2))
         .await
         .unwrap();
 }

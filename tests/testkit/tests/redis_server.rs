@@ -8,18 +8,6 @@ use testkit::{RedisServer, TestkitError};
 
 const SHORT: Duration = Duration::from_millis(300);
 
-async fn ping_within(server: &RedisServer, timeout: Duration) -> Result<(), String> {
-    let attempt = async {
-        let mut conn = server.client().get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("timed out".into()),
-    }
-}
-
 #[tokio::test]
 async fn each_fixture_is_a_separate_server() {
     let first = testkit::redis().await;
@@ -44,7 +32,9 @@ async fn redis_servers_starts_independent_servers() {
     ports.dedup();
     assert_eq!(ports.len(), 5);
     for server in &servers {
-        ping_within(server, Duration::from_secs(2)).await.unwrap();
+        testkit::ping_url(&server.url(), Duration::from_secs(2))
+            .await
+            .unwrap();
     }
 }
 
@@ -55,7 +45,7 @@ async fn kill_drops_the_server_and_restart_brings_it_back_empty() {
     let _: () = conn.set("k", "v").await.unwrap();
 
     server.kill().await;
-    let refused = ping_within(&server, Duration::from_secs(2)).await;
+    let refused = testkit::ping_url(&server.url(), Duration::from_secs(2)).await;
     assert!(refused.is_err(), "a killed server must not answer");
 
     let port_before = server.port();
