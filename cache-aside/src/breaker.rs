@@ -18,8 +18,12 @@ enum State {
     Open {
         until: Instant,
     },
-    /// A probe is in flight; other calls skip Redis until it reports.
-    Probing,
+    /// A probe is in flight since `since`; other calls skip Redis until it
+    /// reports, or until a cooldown has passed (a probe whose caller was
+    /// cancelled never reports, and must not keep Redis bypassed forever).
+    Probing {
+        since: Instant,
+    },
 }
 
 /// The breaker; cheap to consult on every call.
@@ -45,10 +49,18 @@ impl Breaker {
         match *state {
             State::Closed { .. } => true,
             State::Open { until } if Instant::now() >= until => {
-                *state = State::Probing;
+                *state = State::Probing {
+                    since: Instant::now(),
+                };
                 true
             }
-            State::Open { .. } | State::Probing => false,
+            State::Probing { since } if since.elapsed() >= self.cooldown => {
+                *state = State::Probing {
+                    since: Instant::now(),
+                };
+                true
+            }
+            State::Open { .. } | State::Probing { .. } => false,
         }
     }
 
@@ -60,7 +72,7 @@ impl Breaker {
         let mut state = self.state.lock().expect("breaker lock");
         let failures = match *state {
             State::Closed { failures } => failures + 1,
-            State::Open { .. } | State::Probing => self.threshold,
+            State::Open { .. } | State::Probing { .. } => self.threshold,
         };
         *state = if failures >= self.threshold {
             State::Open {
@@ -100,6 +112,20 @@ mod tests {
         assert!(breaker.allow());
         breaker.success();
         assert!(breaker.allow() && breaker.allow(), "closed again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_never_reports_is_replaced_after_a_cooldown() {
+        let breaker = Breaker::new(1, Duration::from_secs(2));
+        breaker.failure();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(breaker.allow(), "the probe (its caller is then cancelled)");
+        assert!(!breaker.allow());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(
+            breaker.allow(),
+            "a new probe once the silent one is overdue"
+        );
     }
 
     #[test]
