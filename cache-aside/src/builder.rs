@@ -128,8 +128,9 @@ where
         self
     }
 
-    /// Fail-closed: when Redis is unavailable, return `Err(Error::Redis)`
-    /// instead of calling the loader directly. Default: fail-open.
+    /// Fail-closed: when Redis fails, return `Err(Error::Redis)` (and
+    /// `Err(Error::RedisUnavailable)` while the circuit breaker keeps Redis
+    /// bypassed) instead of calling the loader directly. Default: fail-open.
     pub fn fail_closed(mut self) -> Self {
         self.settings.fail_open = false;
         self

@@ -180,6 +180,7 @@ where
         let ttl = inner.jittered_ttl();
         let entry = Entry::new(Some(value.clone()), ttl, Duration::ZERO);
         let payload = inner.encode(&entry_key, &entry)?;
+        inner.flights.forget(&entry_key);
         inner.coherence.evict_locally(&entry_key).await;
         let mut conn = inner.conn.clone();
         scripts::PUT
@@ -203,6 +204,7 @@ where
     pub async fn invalidate(&self, key: &K) -> Result<()> {
         let inner = &self.inner;
         let entry_key = inner.keys.entry(&key.to_string());
+        inner.flights.forget(&entry_key);
         inner.coherence.evict_locally(&entry_key).await;
         let mut conn = inner.conn.clone();
         scripts::INVALIDATE
@@ -214,6 +216,8 @@ where
             .instrument(tracing::debug_span!("cache.invalidate", namespace = %inner.namespace, key = %entry_key))
             .await
             .inspect_err(|_| bump(&inner.counters.redis_errors))?;
+        // Again after Redis forgot it: a local read in between may have cached it.
+        inner.coherence.evict_locally(&entry_key).await;
         Ok(())
     }
 
@@ -281,7 +285,7 @@ where
                 if entry.staleness(now_ms()) <= self.settings.stale_while_revalidate {
                     bump(&self.counters.stale_served);
                     tracing::Span::current().record("tier", tracing::field::debug(Tier::Stale));
-                    self.refresh_in_background(&entry_key, loader);
+                    self.refresh_in_background(&entry_key, entry.fresh_until_ms, loader);
                     return Ok(entry.value);
                 }
                 Some(entry)
@@ -355,7 +359,18 @@ where
         stale: Option<Entry<V>>,
         seen: u64,
     ) -> Result<Option<V>> {
-        match self.load(loader, stale).await {
+        // If this future is dropped mid-load (the request was cancelled),
+        // give the lease back at once so waiters need not sit out its expiry.
+        let mut held = HeldLease {
+            conn: self.conn.clone(),
+            entry_key: entry_key.to_string(),
+            token: token.to_string(),
+            filled_channel: self.keys.filled_channel.clone(),
+            settled: false,
+        };
+        let outcome = self.load(loader, stale).await;
+        held.settled = true; // from here on this function settles the lease itself
+        match outcome {
             Ok(Loaded::Fresh { value, took }) => {
                 self.fill(entry_key, token, &value, took, seen).await;
                 Ok(value)
@@ -517,6 +532,8 @@ where
         scripts::RELEASE_LEASE
             .key(Keys::lease(entry_key))
             .arg(token)
+            .arg(&self.keys.filled_channel)
+            .arg(entry_key)
             .invoke_async::<i64>(&mut conn)
             .await?;
         Ok(())
@@ -537,13 +554,20 @@ where
             rand::random::<f64>(),
         );
         if refresh {
-            self.refresh_in_background(entry_key, loader);
+            self.refresh_in_background(entry_key, entry.fresh_until_ms, loader);
         }
     }
 
     /// Reloads a key in the background, once per process and (through the
-    /// fill lease) once per fleet.
-    fn refresh_in_background(self: &Arc<Self>, entry_key: &str, loader: BoxedLoader<V>) {
+    /// fill lease) once per fleet. `replaces_until` is the freshness of the
+    /// copy that asked for it: if Redis already holds a newer one (another
+    /// instance refreshed first), that one is taken instead of loading again.
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        entry_key: &str,
+        replaces_until: u64,
+        loader: BoxedLoader<V>,
+    ) {
         if !self
             .refreshing
             .lock()
@@ -552,29 +576,34 @@ where
         {
             return;
         }
-        bump(&self.counters.refreshes);
         let this = self.clone();
         let key = entry_key.to_string();
         tokio::spawn(async move {
+            let _slot = RefreshSlot {
+                refreshing: &this.refreshing,
+                key: key.clone(),
+            };
+            let seen = this.coherence.sequence();
+            if let Ok(Stored::Fresh(entry)) = this.read(&key).await
+                && entry.fresh_until_ms > replaces_until
+            {
+                this.fill_local(seen, &key, &entry).await;
+                return;
+            }
             let token = format!("{:032x}", rand::random::<u128>());
             if let Ok(None) = this.take_lease(&key, &token).await {
-                let seen = this.coherence.sequence();
+                bump(&this.counters.refreshes);
                 if let Err(error) = this.load_and_fill(&key, &token, loader, None, seen).await {
                     tracing::warn!(key = %key, %error, "background refresh failed; the current value stays");
                 }
             }
-            this.refreshing
-                .lock()
-                .expect("refreshing lock")
-                .remove(&key);
         });
     }
 
     async fn fill_local(&self, seen: u64, entry_key: &str, entry: &Entry<V>) {
-        if let Some(local) = &self.local
-            && self.coherence.may_fill_local(seen)
-        {
-            local.0.insert(entry_key.to_string(), entry.clone()).await;
+        if let Some(local) = &self.local {
+            let insert = local.0.insert(entry_key.to_string(), entry.clone());
+            self.coherence.fill_local_if_unchanged(seen, insert).await;
         }
     }
 
@@ -604,6 +633,58 @@ where
                 key: entry_key.to_string(),
                 reason,
             })
+    }
+}
+
+/// A fill lease held while the loader runs; released in the background if
+/// the load is abandoned before it settles.
+struct HeldLease {
+    conn: ConnectionManager,
+    entry_key: String,
+    token: String,
+    filled_channel: String,
+    settled: bool,
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // the lease expires on its own
+        };
+        let mut conn = self.conn.clone();
+        let (entry_key, token, channel) = (
+            std::mem::take(&mut self.entry_key),
+            std::mem::take(&mut self.token),
+            std::mem::take(&mut self.filled_channel),
+        );
+        runtime.spawn(async move {
+            let _ = scripts::RELEASE_LEASE
+                .key(Keys::lease(&entry_key))
+                .arg(&token)
+                .arg(&channel)
+                .arg(&entry_key)
+                .invoke_async::<i64>(&mut conn)
+                .await;
+        });
+    }
+}
+
+/// Removes a key from the set of background refreshes in progress, however
+/// the refresh ends (a panicking loader included).
+struct RefreshSlot<'a> {
+    refreshing: &'a Mutex<HashSet<String>>,
+    key: String,
+}
+
+impl Drop for RefreshSlot<'_> {
+    fn drop(&mut self) {
+        self.refreshing
+            .lock()
+            .expect("refreshing lock")
+            .remove(&self.key);
     }
 }
 

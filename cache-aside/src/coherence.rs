@@ -45,6 +45,9 @@ pub(crate) trait LocalTier: Send + Sync + 'static {
 struct Shared {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     sequence: AtomicU64,
+    /// Evictions take it exclusively; a local fill holds it shared across its
+    /// check of the sequence and its insert, so no eviction falls in between.
+    fill_lock: tokio::sync::RwLock<()>,
     local: Option<Arc<dyn LocalTier>>,
     counters: Arc<Counters>,
     connected: tokio::sync::watch::Sender<bool>,
@@ -64,11 +67,19 @@ impl Shared {
     }
 
     async fn evict(&self, key: &str) {
+        let _exclusive = self.fill_lock.write().await;
         self.sequence.fetch_add(1, Ordering::SeqCst);
         if let Some(local) = &self.local {
             local.evict(key.to_string()).await;
         }
+    }
+
+    async fn flush(&self) {
+        let _exclusive = self.fill_lock.write().await;
         self.sequence.fetch_add(1, Ordering::SeqCst);
+        if let Some(local) = &self.local {
+            local.flush();
+        }
     }
 }
 
@@ -91,6 +102,7 @@ impl Coherence {
         let shared = Arc::new(Shared {
             waiters: Mutex::new(HashMap::new()),
             sequence: AtomicU64::new(0),
+            fill_lock: tokio::sync::RwLock::new(()),
             local,
             counters,
             connected: tokio::sync::watch::channel(false).0,
@@ -115,10 +127,19 @@ impl Coherence {
         self.shared.sequence.load(Ordering::SeqCst)
     }
 
-    /// True when the local tier may be filled: no eviction since `seen` and
-    /// the subscription is up (otherwise an invalidation could be missed).
-    pub(crate) fn may_fill_local(&self, seen: u64) -> bool {
-        self.sequence() == seen && *self.shared.connected.borrow()
+    /// Runs `insert` if the local tier may be filled: no eviction since
+    /// `seen` and the subscription is up (otherwise an invalidation could be
+    /// missed). Evictions wait while it runs, so none can slip between the
+    /// check and the insert.
+    pub(crate) async fn fill_local_if_unchanged<F: Future<Output = ()>>(
+        &self,
+        seen: u64,
+        insert: F,
+    ) {
+        let _shared = self.shared.fill_lock.read().await;
+        if self.sequence() == seen && *self.shared.connected.borrow() {
+            insert.await;
+        }
     }
 
     /// Evicts a key locally at once (the instance that invalidates does not
@@ -192,10 +213,7 @@ async fn subscribe_forever(
         if let Ok(Ok(pubsub)) = subscribed {
             // Whatever was published while we were not subscribed is lost:
             // start the local tier afresh and let waiters look again.
-            shared.sequence.fetch_add(1, Ordering::SeqCst);
-            if let Some(local) = &shared.local {
-                local.flush();
-            }
+            shared.flush().await;
             if connections > 0 {
                 bump(&shared.counters.l1_flushes);
             }

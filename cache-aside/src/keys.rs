@@ -7,9 +7,10 @@
 //! | channel `item:invalidate` | key names whose local copies must go |
 //! | channel `item:filled` | key names just filled (wakes callers waiting for the fill) |
 //!
-//! The key part is wrapped in a hash tag (`{42}`), so on Redis Cluster an
-//! entry and its lease share a slot and one script can check the lease and
-//! write the entry. A key containing braces has them replaced by `_`.
+//! The key part is wrapped in a hash tag (`{42}`), so an entry and its lease
+//! always hash to the same Cluster slot. Inside the tag, `%`, `{` and `}` are
+//! percent-encoded (`%25`, `%7B`, `%7D`), so distinct keys never collide, and
+//! the empty key is written `%` (a lone `%` cannot come from encoding).
 
 /// The names one namespace uses.
 #[derive(Debug, Clone)]
@@ -30,7 +31,14 @@ impl Keys {
 
     /// The entry's key for a rendered cache key.
     pub(crate) fn entry(&self, key: &str) -> String {
-        format!("{}:{{{}}}", self.namespace, key.replace(['{', '}'], "_"))
+        let tag = if key.is_empty() {
+            "%".to_string()
+        } else {
+            key.replace('%', "%25")
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+        };
+        format!("{}:{{{tag}}}", self.namespace)
     }
 
     pub(crate) fn lease(entry_key: &str) -> String {
@@ -48,6 +56,9 @@ mod tests {
         let entry = keys.entry("42");
         assert_eq!(entry, "item:{42}");
         assert_eq!(Keys::lease(&entry), "item:{42}:lease");
-        assert_eq!(keys.entry("a{b}"), "item:{a_b_}");
+        assert_eq!(keys.entry("a{b}"), "item:{a%7Bb%7D}");
+        assert_ne!(keys.entry("a{b}"), keys.entry("a_b_"));
+        assert_ne!(keys.entry("%7B"), keys.entry("{"));
+        assert_eq!(keys.entry(""), "item:{%}");
     }
 }

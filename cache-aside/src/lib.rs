@@ -76,7 +76,10 @@
 //! ## Storage
 //!
 //! Keys are `{namespace}:{key}` with the key in a hash tag — `item:{42}`,
-//! its lease `item:{42}:lease` — so on Redis Cluster both share a slot.
+//! its lease `item:{42}:lease` — so both always hash to one Cluster slot.
+//! This version connects to a single Redis endpoint (a server, a replicated
+//! primary, or a cluster proxy); the key layout is ready for a cluster
+//! client.
 //! Values are JSON by default (readable from any language), or MessagePack
 //! ([`Codec::MessagePack`]); each entry also records its freshness and load
 //! time. See `docs/cache-aside.md` for measurements.

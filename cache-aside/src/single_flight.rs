@@ -53,6 +53,15 @@ impl<T: Clone> Flights<T> {
     }
 }
 
+impl<T> Flights<T> {
+    /// Detaches the flight in progress for `key`, if any: its current callers
+    /// still get its result, but later callers start a new one. Used when the
+    /// key is invalidated, so nobody joins a load that read older data.
+    pub(crate) fn forget(&self, key: &str) {
+        self.inflight.lock().expect("flights lock").remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

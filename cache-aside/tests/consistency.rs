@@ -165,3 +165,28 @@ async fn a_reconnected_subscription_flushes_the_local_tier() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn callers_after_an_invalidation_do_not_join_a_load_that_started_before_it() {
+    let server = testkit::redis().await;
+    let cache = cache(&server.url(), true).await;
+    let db = Database::default();
+    db.version.store(1, Ordering::SeqCst);
+    let early = tokio::spawn({
+        let (cache, loader) = (cache.clone(), db.loader(Duration::from_millis(500)));
+        async move { cache.get_or_load("11", loader).await.unwrap() }
+    });
+    testkit::wait::until(PROMPTLY, "the early load to read v1", || async {
+        db.reads.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    db.version.store(2, Ordering::SeqCst);
+    cache.invalidate("11").await.unwrap();
+    // Arrives while the early load still runs: must not get its v1.
+    let late = cache
+        .get_or_load("11", db.loader(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(late, Some(2));
+    assert_eq!(early.await.unwrap(), Some(1));
+}
