@@ -26,6 +26,7 @@ pub struct CacheBuilder<K: ?Sized, V> {
     local: Option<(u64, Duration)>,
     breaker_threshold: u32,
     breaker_cooldown: Duration,
+    keepalive: Duration,
     _types: PhantomData<fn(&K) -> V>,
 }
 
@@ -54,6 +55,7 @@ where
             local: None,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(2),
+            keepalive: Duration::from_secs(10),
             _types: PhantomData,
         }
     }
@@ -151,6 +153,14 @@ where
         self
     }
 
+    /// How often the invalidation subscription is pinged; one unanswered
+    /// ping counts as a lost connection (reconnect, flush the local tier).
+    /// Default: 10 s.
+    pub fn subscription_keepalive(mut self, every: Duration) -> Self {
+        self.keepalive = every;
+        self
+    }
+
     /// Builds the cache and subscribes to the namespace's invalidations. A
     /// cache can be built while Redis is down (it connects when Redis returns).
     pub async fn build(self) -> Result<Cache<K, V>> {
@@ -187,6 +197,7 @@ where
                 .map(|local| Arc::new(local) as Arc<dyn LocalTier>),
             counters.clone(),
             Duration::from_secs(2),
+            self.keepalive,
         )
         .await;
         let inner = Inner {

@@ -10,7 +10,9 @@
 //!
 //! Pub/sub delivers at most once: messages sent while the connection is
 //! down are lost. So whenever the subscription is (re)established, the whole
-//! local tier is flushed, and every fill waiter is woken to look again.
+//! local tier is flushed, and every fill waiter is woken to look again. A
+//! connection can also die silently (a middlebox forgets it): a `PING` every
+//! keepalive interval that goes unanswered is treated as a lost connection.
 //!
 //! A read that races an invalidation must not put the old value back into
 //! the local tier. Every eviction bumps a sequence number; a reader notes it
@@ -98,6 +100,7 @@ impl Coherence {
         local: Option<Arc<dyn LocalTier>>,
         counters: Arc<Counters>,
         wait: Duration,
+        keepalive: Duration,
     ) -> Self {
         let shared = Arc::new(Shared {
             waiters: Mutex::new(HashMap::new()),
@@ -113,6 +116,7 @@ impl Coherence {
             shared.clone(),
             client,
             keys.clone(),
+            keepalive,
             stop.clone(),
         ));
         let _ = tokio::time::timeout(wait, connected.wait_for(|up| *up)).await;
@@ -195,6 +199,7 @@ async fn subscribe_forever(
     shared: Arc<Shared>,
     client: redis::Client,
     keys: Keys,
+    keepalive: Duration,
     stop: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(25);
@@ -221,10 +226,20 @@ async fn subscribe_forever(
             shared.connected.send_replace(true);
             shared.wake_all();
             delay = Duration::from_millis(25);
-            let mut messages = pubsub.into_on_message();
+            let (mut sink, mut messages) = pubsub.split();
+            let mut heartbeat =
+                tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
             loop {
                 let message = tokio::select! {
                     _ = stop.cancelled() => return,
+                    _ = heartbeat.tick() => {
+                        let pong = tokio::time::timeout(keepalive.min(CONNECT_TIMEOUT), sink.ping::<redis::Value>()).await;
+                        if matches!(pong, Ok(Ok(_))) {
+                            continue;
+                        }
+                        tracing::debug!(channel = %keys.invalidate_channel, "cache subscription did not answer its keepalive");
+                        break;
+                    }
                     message = messages.next() => message,
                 };
                 let Some(message) = message else { break };

@@ -190,3 +190,43 @@ async fn callers_after_an_invalidation_do_not_join_a_load_that_started_before_it
     assert_eq!(late, Some(2));
     assert_eq!(early.await.unwrap(), Some(1));
 }
+
+#[tokio::test]
+async fn a_silently_dead_subscription_is_noticed_by_its_keepalive() {
+    let server = testkit::redis().await;
+    let proxy = testkit::proxy(server.addr()).await;
+    let a = cache(&server.url(), true).await;
+    let b = Cache::<str, u64>::builder(redis::Client::open(proxy.redis_url()).unwrap(), "item")
+        .local(100, Duration::from_secs(60))
+        .subscription_keepalive(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let db = Database::default();
+    db.version.store(1, Ordering::SeqCst);
+    assert_eq!(
+        b.get_or_load("4", db.loader(Duration::ZERO)).await.unwrap(),
+        Some(1)
+    );
+
+    proxy.discard(); // B's connections stay open; what is sent is lost
+    a.put("4", &2).await.unwrap(); // B never receives this invalidation
+    // Stay silent for longer than one keepalive round (interval + ping
+    // timeout), so a ping goes unanswered: the time passing is the point.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.restore();
+    testkit::wait::until(
+        PROMPTLY,
+        "B to reconnect and flush its local tier",
+        || async { b.stats().l1_flushes >= 1 },
+    )
+    .await;
+    testkit::wait::until(PROMPTLY, "B to read the fresh value", || async {
+        b.get_or_load("4", db.loader(Duration::ZERO))
+            .await
+            .ok()
+            .flatten()
+            == Some(2)
+    })
+    .await;
+}

@@ -10,6 +10,10 @@
 //! - [`blackhole`](Proxy::blackhole): connections stay open but no byte moves
 //!   in either direction, like a cable pulled or a partition without RSTs. The
 //!   client sees nothing but its own timeouts: the harder failure.
+//! - [`discard`](Proxy::discard): connections stay open and bytes are read
+//!   but thrown away in both directions, like a half-open connection behind a
+//!   middlebox that forgot it: what is sent meanwhile is lost for good, and
+//!   only an application-level heartbeat notices.
 //! - [`delay`](Proxy::delay): every chunk is held back for the given time in
 //!   each direction (order preserved), so a round trip costs twice the delay.
 //! - [`restore`](Proxy::restore): traffic flows again (connections reset by a
@@ -37,6 +41,8 @@ pub enum LinkState {
     Cut,
     /// Connections stay open; nothing flows.
     Blackhole,
+    /// Connections stay open; bytes are read and dropped.
+    Discard,
 }
 
 #[derive(Debug)]
@@ -96,6 +102,12 @@ impl Proxy {
     /// Keeps connections open but stops every byte until [`restore`](Self::restore).
     pub fn blackhole(&self) {
         self.shared.state.send_replace(LinkState::Blackhole);
+    }
+
+    /// Keeps connections open but silently drops every byte until
+    /// [`restore`](Self::restore).
+    pub fn discard(&self) {
+        self.shared.state.send_replace(LinkState::Discard);
     }
 
     /// Lets traffic flow again.
@@ -195,7 +207,8 @@ where
         let mut buffer = vec![0u8; 16 * 1024];
         loop {
             // A black hole reads nothing, so the sender's buffers fill as on a dead link.
-            if state.wait_for(|s| *s == LinkState::Open).await.is_err() {
+            let flowing = |s: &LinkState| matches!(s, LinkState::Open | LinkState::Discard);
+            if state.wait_for(flowing).await.is_err() {
                 return;
             }
             let n = tokio::select! {
@@ -205,6 +218,9 @@ where
                 },
                 _ = state.changed() => continue,
             };
+            if *state.borrow() == LinkState::Discard {
+                continue; // read, and lost
+            }
             if chunks_tx
                 .send((Instant::now(), buffer[..n].to_vec()))
                 .is_err()

@@ -150,3 +150,35 @@ async fn dropping_the_proxy_closes_its_connections() {
     .expect("fails fast");
     assert!(result.is_err());
 }
+
+#[tokio::test]
+async fn discard_loses_what_is_sent_while_the_connection_stays_open() {
+    let server = testkit::redis().await;
+    let proxy = testkit::proxy(server.addr()).await;
+    let client = redis::Client::open(proxy.redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+
+    proxy.discard();
+    let lost = tokio::time::timeout(
+        Duration::from_millis(300),
+        redis::cmd("SET")
+            .arg("k")
+            .arg("sent-while-discarding")
+            .query_async::<()>(&mut conn),
+    )
+    .await;
+    assert!(lost.is_err(), "no answer comes back");
+    assert_eq!(proxy.open_connections(), 1, "the connection stays open");
+    proxy.restore();
+
+    let mut direct = server.connection().await;
+    let stored: Option<String> = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, None,
+        "the command sent while discarding never arrived"
+    );
+}
