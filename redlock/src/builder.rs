@@ -41,6 +41,7 @@ pub struct LockManagerBuilder {
     prefix: String,
     response_timeout: Duration,
     node_timeout: Option<Duration>,
+    wakeup_keepalive: Duration,
 }
 
 impl LockManagerBuilder {
@@ -56,6 +57,7 @@ impl LockManagerBuilder {
             prefix: "redlock".into(),
             response_timeout: Duration::from_secs(2),
             node_timeout: None,
+            wakeup_keepalive: Duration::from_secs(10),
         }
     }
 
@@ -109,6 +111,14 @@ impl LockManagerBuilder {
     /// before it counts as unavailable. Default: `lease / 100`, at least 10 ms.
     pub fn node_timeout(mut self, timeout: Duration) -> Self {
         self.node_timeout = Some(timeout);
+        self
+    }
+
+    /// How often the pub/sub connection that wakes waiters is pinged; one
+    /// unanswered ping counts as a lost connection (reconnect, and every
+    /// waiter looks again). Default: 10 s.
+    pub fn wakeup_keepalive(mut self, every: Duration) -> Self {
+        self.wakeup_keepalive = every;
         self
     }
 
@@ -205,7 +215,7 @@ impl LockManagerBuilder {
         };
         let shared = Shared {
             backend,
-            wakeups: Wakeups::start(wakeup_clients),
+            wakeups: Wakeups::start(wakeup_clients, self.wakeup_keepalive),
             gates: Arc::new(Gates::default()),
             settings: Settings {
                 prefix: self.prefix,

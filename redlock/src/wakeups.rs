@@ -96,7 +96,7 @@ impl std::fmt::Debug for Wakeups {
 impl Wakeups {
     /// Starts one background connection task per client. The tasks end when
     /// the last clone of this value is dropped.
-    pub(crate) fn start(clients: Vec<redis::Client>) -> Self {
+    pub(crate) fn start(clients: Vec<redis::Client>, keepalive: Duration) -> Self {
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
             connections: tokio::sync::Mutex::new(Connections {
@@ -110,6 +110,7 @@ impl Wakeups {
                 shared.clone(),
                 index,
                 client,
+                keepalive,
                 stop.clone(),
             ));
         }
@@ -223,6 +224,7 @@ async fn maintain_connection(
     shared: Arc<Shared>,
     index: usize,
     client: redis::Client,
+    keepalive: Duration,
     stop: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(25);
@@ -252,10 +254,18 @@ async fn maintain_connection(
             // Releases published while we were away were missed: look again.
             shared.wake_all();
             delay = Duration::from_millis(25);
+            let mut heartbeat =
+                tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = reset.cancelled() => break,
+                    _ = heartbeat.tick() => {
+                        if !ping(&shared, index, keepalive).await {
+                            tracing::debug!(node = index, "lock wake-up connection did not answer its keepalive");
+                            break;
+                        }
+                    }
                     message = stream.next() => match message {
                         Some(message) => shared.wake(message.get_channel_name()),
                         None => break,
@@ -272,4 +282,18 @@ async fn maintain_connection(
         }
         delay = (delay * 2).min(MAX_RECONNECT_DELAY);
     }
+}
+
+/// Pings node `index`'s pub/sub connection; false if it did not answer in time.
+async fn ping(shared: &Shared, index: usize, keepalive: Duration) -> bool {
+    let mut connections = shared.connections.lock().await;
+    let Some(sink) = connections.sinks[index].as_mut() else {
+        return false; // marked broken by a failed subscribe
+    };
+    let pong = tokio::time::timeout(
+        keepalive.min(PUBSUB_TIMEOUT),
+        sink.sink.ping::<redis::Value>(),
+    )
+    .await;
+    matches!(pong, Ok(Ok(_)))
 }

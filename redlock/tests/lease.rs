@@ -185,3 +185,46 @@ async fn a_kept_guard_whose_lease_was_lost_does_not_block_local_waiters() {
     assert!(next.is_some(), "the same process can take the lock again");
     drop(stuck);
 }
+
+#[tokio::test]
+async fn a_silently_dead_wakeup_connection_is_noticed_by_its_keepalive() {
+    let server = testkit::redis().await;
+    let proxy = testkit::proxy(server.addr()).await;
+    let holder = manager(&server, Duration::from_secs(30)).await;
+    // Only the waiter's wake-up (pub/sub) connection goes through the proxy;
+    // its commands use a direct connection. A long lease means only a
+    // wake-up, not the lease-bounded sleep, can get it the lock in time.
+    let direct = server.client().get_connection_manager().await.unwrap();
+    let waiter = LockManager::builder(redis::Client::open(proxy.redis_url()).unwrap())
+        .connection(direct)
+        .lease(Duration::from_secs(30))
+        .wakeup_keepalive(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let guard = holder.lock("report").await.unwrap();
+    let waiting = tokio::spawn(async move { waiter.lock("report").await?.unlock().await });
+    let conn = server.connection().await;
+    testkit::wait::until(PROMPTLY, "the waiter to subscribe", || async {
+        let mut conn = conn.clone();
+        let subscribers: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("redlock:{report}:released")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        subscribers[0].1 == 1
+    })
+    .await;
+
+    proxy.discard(); // the waiter's connections stay open; the release is lost
+    guard.unlock().await.unwrap();
+    // Silent for longer than one keepalive round: the time passing is the point.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.restore();
+    tokio::time::timeout(PROMPTLY, waiting)
+        .await
+        .expect("the waiter reconnects, looks again and acquires long before the 30 s lease")
+        .unwrap()
+        .unwrap();
+}

@@ -13,7 +13,11 @@
 //! - [`discard`](Proxy::discard): connections stay open and bytes are read
 //!   but thrown away in both directions, like a half-open connection behind a
 //!   middlebox that forgot it: what is sent meanwhile is lost for good, and
-//!   only an application-level heartbeat notices.
+//!   only an application-level heartbeat notices. After
+//!   [`restore`](Proxy::restore) the same connections carry bytes again with
+//!   a gap in the middle, which real TCP never does: use it on connections
+//!   whose silence is to be detected, not on request/response traffic that
+//!   goes on afterwards (its replies would fall out of step).
 //! - [`delay`](Proxy::delay): every chunk is held back for the given time in
 //!   each direction (order preserved), so a round trip costs twice the delay.
 //! - [`restore`](Proxy::restore): traffic flows again (connections reset by a
