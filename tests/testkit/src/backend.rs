@@ -3,6 +3,7 @@
 
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Where per-test servers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +31,29 @@ pub fn backend() -> Backend {
 
 /// True when a Docker engine answers `docker info`. A Docker client alone (no
 /// daemon behind it) answers with an error, which counts as no.
+/// Gives up after 5 s (a hung daemon counts as no).
 pub fn docker_engine_answers() -> bool {
-    Command::new("docker")
+    let Ok(mut child) = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .map(|status| status.success())
-        .unwrap_or(false)
+        .spawn()
+    else {
+        return false; // no Docker client at all
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
 }
 
 /// Reads a non-empty environment variable.

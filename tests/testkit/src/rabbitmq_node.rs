@@ -125,9 +125,11 @@ impl RabbitNode {
         kill(Pid::from_raw(pid), Signal::SIGKILL)
             .map_err(|e| TestkitError::setup(format!("killing RabbitMQ node pid {pid}"), e))?;
         wait::until_ok(Duration::from_secs(10), || async move {
-            match kill(Pid::from_raw(pid), None) {
-                Err(_) => Ok(()),
-                Ok(()) => Err(()),
+            // Gone, or a zombie (dead, waiting to be reaped by an init that may never do it).
+            if kill(Pid::from_raw(pid), None).is_err() || is_zombie(pid) {
+                Ok(())
+            } else {
+                Err(())
             }
         })
         .await
@@ -218,6 +220,16 @@ impl RabbitNode {
     fn log_tail(&self) -> String {
         log_tail(&self.dir.path().join("log"))
     }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 fn log_tail(log_dir: &Path) -> String {

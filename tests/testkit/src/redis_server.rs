@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use crate::backend::{Backend, backend, env_url};
 use crate::container::RedisContainer;
 use crate::error::{Result, TestkitError};
-use crate::{binary, ports, wait};
+use crate::{binary, ports};
 
 const INSTALL_REDIS: &str = "apt-get install redis-server";
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -251,7 +251,7 @@ impl RedisProcess {
                 .prefix("testkit-redis-")
                 .tempdir()
                 .map_err(|e| TestkitError::io("creating a directory for redis-server", e))?;
-            let port = ports::free_port()?;
+            let port = redis_port()?;
             let args = server_args(port, dir.path(), &options);
             let mut process = Self {
                 binary: binary.clone(),
@@ -276,19 +276,37 @@ impl RedisProcess {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| TestkitError::io(format!("spawning {}", self.binary.display()), e))?;
+        let pid = child.id();
         self.child = Some(child);
         let port = self.port;
-        let ready = wait::until_ok(READY_TIMEOUT, || {
-            let exited = self.has_exited();
-            async move {
-                if exited {
-                    return Err("the process exited".to_string());
-                }
-                ping(port).await
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        let mut pause = Duration::from_millis(5);
+        let outcome = loop {
+            if tokio::time::Instant::now() >= deadline {
+                break Err("not answering PING with PONG (still loading?)".to_string());
             }
-        })
-        .await;
-        ready.map_err(|detail| {
+            if self.has_exited() {
+                // Bind failure, bad argument…: no point waiting out the timeout.
+                break Err("the process exited".to_string());
+            }
+            // PING alone could reach another server that holds the port (a
+            // lost race for it): ready means *our* process answers.
+            match answering_pid(port).await {
+                // INFO answers while an AOF is still loading; PING says -LOADING.
+                Ok(answering) if answering == pid && ping(port).await.is_ok() => break Ok(()),
+                Ok(answering) if answering == pid => {}
+                Ok(other) => {
+                    break Err(format!(
+                        "port {port} is served by another redis (pid {other})"
+                    ));
+                }
+                Err(error) if tokio::time::Instant::now() >= deadline => break Err(error),
+                Err(_) => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        };
+        outcome.map_err(|detail| {
             self.kill();
             TestkitError::NotReady {
                 what: format!("redis-server on port {port}"),
@@ -334,6 +352,41 @@ impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A free port that also suits cluster mode, which needs `port + 10000`
+/// for its bus (so at most 55535).
+fn redis_port() -> Result<u16> {
+    loop {
+        let port = ports::free_port()?;
+        if port <= 55_535 {
+            return Ok(port);
+        }
+    }
+}
+
+/// The pid reported by the Redis answering on `port` (`INFO server`).
+async fn answering_pid(port: u16) -> Result<u32, String> {
+    let probe = async {
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+            .ok_or_else(|| "no process_id in INFO".to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(1), probe)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 1 s".into()))
 }
 
 fn server_args(port: u16, dir: &Path, options: &RedisOptions) -> Vec<String> {
