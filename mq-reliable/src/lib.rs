@@ -1,21 +1,78 @@
 //! # mq-reliable: work that must happen, delivered at least once
 //!
-//! This crate will make the reliable path the easy one when consuming from
-//! RabbitMQ (through [lapin](https://docs.rs/lapin)) or Kafka (through
-//! [rdkafka](https://docs.rs/rdkafka)):
+//! A message that stands for work that must happen — an order placed, a
+//! welcome mail — must survive a crashed worker, a restarted broker and a bug
+//! in the handler. This crate makes that the easy path on RabbitMQ:
 //!
-//! - **Manual acknowledgement.** A message is acknowledged only after its handler
-//!   succeeds; handlers run as tokio tasks under a concurrency bound.
-//! - **Retry with backoff, then a dead letter.** A failed message is retried after
-//!   a growing delay; after the last attempt it is moved to a dead-letter queue or
-//!   topic with the reason, where an operator can inspect and replay it.
-//! - **Publisher confirms.** Publishing returns only once the broker has taken
-//!   responsibility for the message.
-//! - **Recovery.** Connections are re-established after a broker restart, and the
-//!   consumer resumes with its settings restored.
-//! - **A transactional outbox** for PostgreSQL, so a database write and the message
-//!   announcing it cannot disagree.
+//! ```no_run
+//! use std::time::Duration;
+//! use mq_reliable::{Backoff, Message, Outcome};
 //!
-//! The same handler signature and outcome type serve both brokers. The API is not
-//! published yet; this page describes the contract the crate is being built
-//! against.
+//! # async fn demo() -> mq_reliable::Result<()> {
+//! let mq = mq_reliable::amqp::Broker::connect("amqp://guest:guest@127.0.0.1:5672/%2f").await?;
+//! let consumer = mq
+//!     .consumer("mail.welcome")
+//!     .bind("users", "user.signed_up")
+//!     .concurrency(32)
+//!     .retry(Backoff::exponential(Duration::from_secs(1), 2.0).max_attempts(5))
+//!     .build()
+//!     .await?;
+//! consumer
+//!     .run(|msg: Message<String>| async move {
+//!         if msg.payload().is_empty() {
+//!             return Err(Outcome::reject(std::io::Error::other("no address")));
+//!         }
+//!         Ok(()) // acknowledged only now
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## The pieces
+//!
+//! - **[`amqp::Broker`]**: one reconnecting connection; hands out publishers,
+//!   consumers and dead-letter tools.
+//! - **[`amqp::Publisher`]**: publisher confirms, `mandatory`, a message id on
+//!   every message, resend after connection loss.
+//! - **[`amqp::Consumer`]**: manual ack after success, handlers as tokio tasks
+//!   bounded by `concurrency`, retries through TTL queues (no plugin), then a
+//!   dead-letter queue with an [`Envelope`] saying why; reconnects and
+//!   restores its setup; graceful shutdown.
+//! - **[`amqp::DeadLetters`]**: list and replay dead letters.
+//! - **[`inbox`]**: make redeliveries harmless — record the message id in the
+//!   same PostgreSQL transaction as the effect, or claim it in Redis.
+//!
+//! The broker-neutral parts — [`Message`], [`Outcome`], [`Backoff`],
+//! [`Envelope`], [`ConsumerStats`] — are shared with the Kafka adapter.
+//!
+//! ## Guarantees
+//!
+//! At least once: a message is acknowledged only after its handler returned
+//! `Ok`, or after its retry or dead-letter copy was confirmed by the broker.
+//! Every failure (crash, connection loss, shutdown deadline) leaves the
+//! message unacknowledged, and the broker delivers it again with
+//! [`Message::redelivered`] set. Pair it with the [`inbox`] for effects that
+//! happen exactly once.
+
+#[cfg(feature = "amqp")]
+pub mod amqp;
+mod backoff;
+pub mod envelope;
+mod error;
+pub mod inbox;
+mod message;
+mod outcome;
+mod signal;
+mod stats;
+
+pub use backoff::Backoff;
+pub use envelope::Envelope;
+pub use error::{Error, Result};
+pub use message::Message;
+pub use outcome::{BoxError, FailureKind, Outcome};
+pub use signal::shutdown_signal;
+pub use stats::ConsumerStats;
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,21 @@
+//! RabbitMQ through lapin: a reconnecting [`Broker`], a confirmed
+//! [`Publisher`], a [`Consumer`] with retry queues and a dead-letter queue,
+//! and [`DeadLetters`] to inspect and replay what failed.
+//!
+//! See the [`consumer`] module for what happens to each delivery, and
+//! [`topology`] for the queues declared.
+
+mod broker;
+pub mod consumer;
+mod dead_letters;
+mod headers;
+mod publisher;
+pub mod topology;
+
+pub use broker::{Broker, BrokerBuilder};
+pub use consumer::{Consumer, ConsumerBuilder, ShutdownHandle};
+pub use dead_letters::{DeadLetter, DeadLetters, ReplayReport};
+pub use publisher::{Publisher, PublisherBuilder};
+
+/// Exchange types, for [`Broker::declare_exchange`].
+pub use lapin::ExchangeKind;

@@ -1,0 +1,217 @@
+//! The queues and bindings a consumer needs, declared (and checked) by
+//! `build()` and declared again after every reconnect.
+//!
+//! For a work queue `Q` with a retry schedule of delays `d1, d2, …`:
+//!
+//! ```text
+//!  publisher ──► exchange ──(binding key)──► Q ──► consumer ──► handler
+//!                                            ▲        │ Retry after attempt n
+//!                                            │        ▼
+//!                 x-dead-letter-exchange ""  │   Q.retry.<dn>ms   (x-message-ttl = dn)
+//!                 x-dead-letter-routing-key Q└──────  (expires back to Q, x-attempt = n+1)
+//!                                                     │ attempts used up, Reject,
+//!                                                     ▼ undeserializable payload
+//!                                                  Q.dlq  (envelope headers)
+//! ```
+//!
+//! - Retry queues have one TTL each, so the oldest message is always the
+//!   first to expire (RabbitMQ only expires messages at the head of a queue;
+//!   mixing TTLs in one queue would hold short delays behind long ones).
+//!   They need no plugin. A message waits in them, persistent, even while no
+//!   consumer runs.
+//! - The consumer publishes the retry or dead-letter copy with publisher
+//!   confirms and acknowledges the original only after the broker confirmed
+//!   the copy: a crash in between duplicates the message, never loses it.
+//! - `Q` itself has `x-dead-letter-exchange` pointing at the dead-letter
+//!   queue too, so what the broker dead-letters on its own (a quorum queue's
+//!   delivery limit) is kept as well.
+
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ErrorKind, ExchangeKind};
+
+use super::broker::Broker;
+use crate::error::{Error, Result};
+
+/// Everything declared for one consumer.
+#[derive(Debug, Clone)]
+pub(crate) struct Topology {
+    pub(crate) queue: String,
+    pub(crate) quorum: bool,
+    pub(crate) delivery_limit: Option<u32>,
+    pub(crate) bindings: Vec<(String, String)>,
+    pub(crate) retry_delays: Vec<Duration>,
+    /// `None`: no dead-letter queue (exhausted messages are discarded).
+    pub(crate) dead_letter_queue: Option<String>,
+    /// Exchange dead letters are published to (`""`: the default exchange).
+    pub(crate) dead_letter_exchange: String,
+}
+
+impl Topology {
+    /// The retry queue for `delay`.
+    pub(crate) fn retry_queue(&self, delay: Duration) -> String {
+        format!("{}.retry.{}ms", self.queue, delay.as_millis())
+    }
+
+    /// Exchange and routing key that reach the dead-letter queue.
+    pub(crate) fn dead_letter_route(&self) -> Option<(String, String)> {
+        self.dead_letter_queue
+            .as_ref()
+            .map(|dlq| (self.dead_letter_exchange.clone(), dlq.clone()))
+    }
+
+    /// Safety checks that need the broker: the dead-letter exchange must exist
+    /// (RabbitMQ silently drops dead letters sent to a missing one), and bound
+    /// exchanges are created (durable, topic) when missing.
+    pub(crate) async fn check_and_prepare(&self, broker: &Broker) -> Result<()> {
+        if !self.dead_letter_exchange.is_empty()
+            && !exchange_exists(broker, &self.dead_letter_exchange).await?
+        {
+            return Err(Error::Topology(format!(
+                "dead-letter exchange `{}` does not exist; RabbitMQ would drop dead letters \
+                 sent to it silently. Declare it first (Broker::declare_exchange)",
+                self.dead_letter_exchange
+            )));
+        }
+        for (exchange, _) in &self.bindings {
+            if exchange.is_empty() || exchange.starts_with("amq.") {
+                continue;
+            }
+            if !exchange_exists(broker, exchange).await? {
+                broker
+                    .declare_exchange(exchange, ExchangeKind::Topic)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Declares the queues and bindings (idempotent).
+    pub(crate) async fn declare(&self, channel: &Channel) -> Result<()> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        if let Some(dlq) = &self.dead_letter_queue {
+            let mut args = FieldTable::default();
+            if self.quorum {
+                args.insert("x-queue-type".into(), string("quorum"));
+            }
+            channel
+                .queue_declare(dlq.as_str().into(), durable, args)
+                .await
+                .map_err(|e| explain(e, &format!("declaring dead-letter queue `{dlq}`")))?;
+            if !self.dead_letter_exchange.is_empty() {
+                channel
+                    .queue_bind(
+                        dlq.as_str().into(),
+                        self.dead_letter_exchange.as_str().into(),
+                        dlq.as_str().into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(|e| explain(e, &format!("binding `{dlq}`")))?;
+            }
+        }
+        for delay in &self.retry_delays {
+            let name = self.retry_queue(*delay);
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(delay.as_millis() as i64),
+            );
+            args.insert("x-dead-letter-exchange".into(), string(""));
+            args.insert("x-dead-letter-routing-key".into(), string(&self.queue));
+            channel
+                .queue_declare(name.as_str().into(), durable, args)
+                .await
+                .map_err(|e| explain(e, &format!("declaring retry queue `{name}`")))?;
+        }
+        let mut args = FieldTable::default();
+        if self.quorum {
+            args.insert("x-queue-type".into(), string("quorum"));
+            if let Some(limit) = self.delivery_limit {
+                args.insert(
+                    "x-delivery-limit".into(),
+                    AMQPValue::LongLongInt(limit as i64),
+                );
+            }
+        }
+        if let Some((exchange, key)) = self.dead_letter_route() {
+            args.insert("x-dead-letter-exchange".into(), string(&exchange));
+            args.insert("x-dead-letter-routing-key".into(), string(&key));
+        }
+        channel
+            .queue_declare(self.queue.as_str().into(), durable, args)
+            .await
+            .map_err(|e| explain(e, &format!("declaring queue `{}`", self.queue)))?;
+        for (exchange, key) in &self.bindings {
+            channel
+                .queue_bind(
+                    self.queue.as_str().into(),
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| explain(e, &format!("binding `{}` to `{exchange}`", self.queue)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `exchange` exists, asked on a throwaway channel (a passive declare
+/// of a missing exchange closes its channel).
+pub(crate) async fn exchange_exists(broker: &Broker, exchange: &str) -> Result<bool> {
+    let channel = broker.channel().await?;
+    let result = channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match result {
+        Ok(()) => {
+            let _ = channel.close(200, "checked".into()).await;
+            Ok(true)
+        }
+        Err(error) if is_soft(&error, AMQPSoftError::NOTFOUND) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A text header or argument value.
+pub(crate) fn string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
+}
+
+/// Whether `error` is the channel-level AMQP error `code`.
+pub(crate) fn is_soft(error: &lapin::Error, code: AMQPSoftError) -> bool {
+    matches!(error.kind(), ErrorKind::ProtocolError(e) if e.kind() == &AMQPErrorKind::Soft(code))
+}
+
+/// Turns a declaration failure into an error that says what to fix.
+pub(crate) fn explain(error: lapin::Error, what: &str) -> Error {
+    if is_soft(&error, AMQPSoftError::PRECONDITIONFAILED) {
+        Error::Topology(format!(
+            "{what}: it exists with other arguments ({error}); delete it or change the \
+             consumer's settings to match"
+        ))
+    } else if is_soft(&error, AMQPSoftError::NOTFOUND) {
+        Error::Topology(format!("{what}: {error}"))
+    } else if is_soft(&error, AMQPSoftError::ACCESSREFUSED) {
+        Error::Topology(format!("{what}: access refused ({error})"))
+    } else {
+        Error::Amqp(error)
+    }
+}

@@ -1,0 +1,137 @@
+//! The PostgreSQL inbox: message ids recorded in the handler's transaction.
+
+use std::time::Duration;
+
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+
+use crate::error::{Error, Result};
+use crate::message::Message;
+
+/// Records processed message ids in a table, inside the caller's transaction.
+///
+/// ```no_run
+/// use mq_reliable::{Message, Outcome, inbox::PgInbox};
+///
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+/// let inbox = PgInbox::new("mq_inbox")?;
+/// inbox.create_table(&pool).await?; // once, at start-up (or in a migration)
+///
+/// async fn handle(pool: &sqlx::PgPool, inbox: &PgInbox, msg: Message<u64>) -> Result<(), Outcome> {
+///     let mut tx = pool.begin().await?;
+///     if !inbox.record(&mut tx, &msg).await.map_err(Outcome::retry)? {
+///         return Ok(()); // processed before: acknowledge, do nothing
+///     }
+///     sqlx::query("UPDATE stock SET sold = sold + 1 WHERE item = $1")
+///         .bind(*msg.payload() as i64)
+///         .execute(&mut *tx)
+///         .await?;
+///     tx.commit().await?; // the effect and the id, together
+///     Ok(())
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// Two deliveries of the same message at the same time are safe too: the
+/// second insert waits for the first transaction and then finds the id.
+#[derive(Debug, Clone)]
+pub struct PgInbox {
+    table: String,
+}
+
+impl PgInbox {
+    /// An inbox in `table` (a plain identifier: letters, digits, `_`,
+    /// optionally `schema.table`).
+    pub fn new(table: impl Into<String>) -> Result<Self> {
+        let table = table.into();
+        let valid = !table.is_empty()
+            && table.split('.').count() <= 2
+            && table.split('.').all(|part| {
+                !part.is_empty()
+                    && !part.starts_with(|c: char| c.is_ascii_digit())
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !valid {
+            return Err(Error::Config(format!(
+                "inbox table name `{table}` must be a plain identifier"
+            )));
+        }
+        Ok(Self { table })
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table if it does not exist: `message_id text primary key,
+    /// processed_at timestamptz`.
+    pub async fn create_table(&self, pool: &PgPool) -> Result<()> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (message_id text PRIMARY KEY, \
+             processed_at timestamptz NOT NULL DEFAULT now())",
+            self.table
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(pool).await?;
+        Ok(())
+    }
+
+    /// Records `msg`'s id on `conn` (pass `&mut tx` of the transaction that
+    /// makes the handler's effect). `Ok(true)`: first time, go ahead;
+    /// `Ok(false)`: already processed, skip the effect and acknowledge.
+    pub async fn record<T>(&self, conn: &mut PgConnection, msg: &Message<T>) -> Result<bool> {
+        let id = msg.id().ok_or(Error::MissingMessageId)?;
+        self.record_id(conn, id).await
+    }
+
+    /// [`record`](Self::record) with an explicit id.
+    pub async fn record_id(&self, conn: &mut PgConnection, message_id: &str) -> Result<bool> {
+        let sql = format!(
+            "INSERT INTO {} (message_id) VALUES ($1) ON CONFLICT (message_id) DO NOTHING",
+            self.table
+        );
+        let inserted = sqlx::query(AssertSqlSafe(sql))
+            .bind(message_id)
+            .execute(conn)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Whether `message_id` was processed (committed).
+    pub async fn contains(&self, pool: &PgPool, message_id: &str) -> Result<bool> {
+        let sql = format!("SELECT 1 FROM {} WHERE message_id = $1", self.table);
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .bind(message_id)
+            .fetch_optional(pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes ids older than `age` (keep them longer than a message can be
+    /// redelivered or replayed from a dead-letter queue). Returns how many.
+    pub async fn purge_older_than(&self, pool: &PgPool, age: Duration) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM {} WHERE processed_at < now() - make_interval(secs => $1)",
+            self.table
+        );
+        let deleted = sqlx::query(AssertSqlSafe(sql))
+            .bind(age.as_secs_f64())
+            .execute(pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(PgInbox::new("mq_inbox").is_ok());
+        assert!(PgInbox::new("app.mq_inbox").is_ok());
+        assert!(PgInbox::new("x; drop table y").is_err());
+        assert!(PgInbox::new("1abc").is_err());
+        assert!(PgInbox::new("a.b.c").is_err());
+        assert!(PgInbox::new("").is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! Counters a user would graph, kept with relaxed atomics (no locking on the
+//! hot path) and read as a snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a consumer's counters since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    /// Deliveries received from the broker (retries and redeliveries included).
+    pub consumed: u64,
+    /// Deliveries acknowledged after the handler succeeded.
+    pub acked: u64,
+    /// Failures sent to a retry queue (each one a later attempt).
+    pub retried: u64,
+    /// Messages moved to the dead-letter queue (attempts used up, rejected,
+    /// undeserializable).
+    pub dead_lettered: u64,
+    /// Deliveries the broker flagged as redelivered (a previous delivery was
+    /// never acknowledged: consumer crash, connection loss, shutdown deadline).
+    pub redelivered: u64,
+    /// Handler panics (each also counted as a retry or dead letter).
+    pub panicked: u64,
+    /// Handler timeouts (each also counted as a retry or dead letter).
+    pub timed_out: u64,
+    /// Acknowledgements that could not be sent because the channel had died;
+    /// the broker delivers those messages again.
+    pub acks_lost: u64,
+    /// Times the consumer (re)connected and resumed consuming.
+    pub connects: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) consumed: AtomicU64,
+    pub(crate) acked: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) redelivered: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    pub(crate) acks_lost: AtomicU64,
+    pub(crate) connects: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> ConsumerStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ConsumerStats {
+            consumed: read(&self.consumed),
+            acked: read(&self.acked),
+            retried: read(&self.retried),
+            dead_lettered: read(&self.dead_lettered),
+            redelivered: read(&self.redelivered),
+            panicked: read(&self.panicked),
+            timed_out: read(&self.timed_out),
+            acks_lost: read(&self.acks_lost),
+            connects: read(&self.connects),
+        }
+    }
+}
