@@ -150,6 +150,26 @@ impl Broker {
         declared.map_err(|e| super::topology::explain(e, &format!("declaring exchange `{name}`")))
     }
 
+    /// Messages ready (not yet delivered) in `queue`, read with a passive
+    /// declare: exact and immediate, unlike the management statistics.
+    pub async fn ready_count(&self, queue: &str) -> Result<u64> {
+        let channel = self.channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        let _ = channel.close(200, "counted".into()).await;
+        let declared = declared
+            .map_err(|e| super::topology::explain(e, &format!("reading queue `{queue}`")))?;
+        Ok(declared.message_count() as u64)
+    }
+
     /// Whether the current connection is open.
     pub fn is_connected(&self) -> bool {
         self.inner

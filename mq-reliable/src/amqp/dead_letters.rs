@@ -23,7 +23,7 @@
 //! it from the dead-letter queue only after the broker confirmed the copy.
 //! A crash in between leaves the message in both places (at least once).
 
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::options::BasicGetOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use serde::de::DeserializeOwned;
@@ -91,22 +91,7 @@ impl DeadLetters {
 
     /// Messages ready in the queue now (unacknowledged ones not counted).
     pub async fn count(&self) -> Result<u64> {
-        let channel = self.broker.channel().await?;
-        let declared = channel
-            .queue_declare(
-                self.queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        let _ = channel.close(200, "counted".into()).await;
-        let queue = declared.map_err(|e| {
-            super::topology::explain(e, &format!("reading dead-letter queue `{}`", self.queue))
-        })?;
-        Ok(queue.message_count() as u64)
+        self.broker.ready_count(&self.queue).await
     }
 
     /// Up to `limit` messages from the head of the queue, left in place.
