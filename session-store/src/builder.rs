@@ -1,0 +1,136 @@
+//! Configuring a [`RedisStore`](crate::RedisStore).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::error::{Error, Result};
+use crate::keys::Keys;
+use crate::stats::Counters;
+use crate::store::{Inner, RedisStore};
+
+/// The store's settings, fixed at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) user_key: Option<String>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) max_sessions_per_user: u32,
+    pub(crate) extend_on_read: bool,
+    pub(crate) redis_timeout: Duration,
+}
+
+/// Builds a [`RedisStore`]; see each method for its default.
+#[derive(Debug)]
+pub struct RedisStoreBuilder {
+    client: redis::Client,
+    prefix: String,
+    settings: Settings,
+}
+
+impl RedisStoreBuilder {
+    pub(crate) fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            prefix: "session".to_string(),
+            settings: Settings {
+                user_key: None,
+                idle_timeout: Duration::from_secs(30 * 60),
+                absolute_timeout: Duration::from_secs(24 * 60 * 60),
+                max_sessions_per_user: 0,
+                extend_on_read: true,
+                redis_timeout: Duration::from_secs(1),
+            },
+        }
+    }
+
+    /// The prefix of every key and of the revocation channel. Default
+    /// `session`. Every service sharing sessions must use the same one.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The session key holding the user id (a string or a number). When a
+    /// save sets it, the session is bound to that user and indexed; when a
+    /// save removes it, the binding goes. Default: none (bind with
+    /// [`RedisStore::bind_user`] instead).
+    pub fn user_key(mut self, key: impl Into<String>) -> Self {
+        self.settings.user_key = Some(key.into());
+        self
+    }
+
+    /// How long a session lives without being used. Default 30 minutes
+    /// (Spring Session's default). Every save, every read (unless
+    /// [`extend_on_read`](Self::extend_on_read) is off) and
+    /// [`RedisStore::touch`] push the deadline this far into the future.
+    /// The deadline a tower-sessions layer asks for (its `Expiry`) is
+    /// honoured when shorter.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a session lives at most, however active, counted from its
+    /// creation (kept across an id cycle). Default 24 hours.
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.absolute_timeout = timeout;
+        self
+    }
+
+    /// At most `max` sessions per user: binding one more (a login) evicts
+    /// the user's oldest sessions and announces them as revoked. Default: no
+    /// limit.
+    pub fn max_sessions_per_user(mut self, max: u32) -> Self {
+        self.settings.max_sessions_per_user = max;
+        self
+    }
+
+    /// Whether reading a session extends its idle deadline (as Spring Session
+    /// does on every access). Default `true`; the deadline is written at most
+    /// once a second per session. Off, only saves and
+    /// [`RedisStore::touch`] extend it.
+    pub fn extend_on_read(mut self, extend: bool) -> Self {
+        self.settings.extend_on_read = extend;
+        self
+    }
+
+    /// How long one Redis call may take before the request fails with an
+    /// error (sessions sit on every request's path: fail fast). Default 1 s.
+    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.redis_timeout = timeout;
+        self
+    }
+
+    /// Builds the store. The connection is made lazily, so a store built
+    /// while Redis is down works once Redis is back.
+    pub fn build(self) -> Result<RedisStore> {
+        let settings = self.settings;
+        if settings.idle_timeout.is_zero() || settings.absolute_timeout.is_zero() {
+            return Err(Error::Config("timeouts must be positive".into()));
+        }
+        if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
+            return Err(Error::Config(format!(
+                "prefix {:?} must be non-empty, without braces",
+                self.prefix
+            )));
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(settings.redis_timeout))
+            .set_connection_timeout(Some(settings.redis_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(5))
+            .set_max_delay(Duration::from_millis(100));
+        let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                conn,
+                client: self.client,
+                keys: Keys::new(&self.prefix),
+                settings,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
