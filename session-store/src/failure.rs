@@ -32,7 +32,13 @@ pub(crate) fn record(error: &redis::RedisError) {
 }
 
 /// Wraps a service so that a session-store outage answers `503` with a
-/// message (see the [module docs](self)). Add it outside
+/// message instead of an empty `500`.
+///
+/// The store notes each Redis failure in a task-local slot that this layer
+/// opens per request; when the request then ends with a `5xx`, the answer is
+/// replaced by `503 Service Unavailable` and [`UNAVAILABLE_BODY`]. Requests
+/// during which the store worked are never touched, and the failure's
+/// details go to the log, not to the client. Add it outside
 /// `SessionManagerLayer`:
 ///
 /// ```no_run
