@@ -57,8 +57,8 @@ pub const ALL: &[&str] = &[
     SOURCE_QUEUE,
 ];
 
-/// Longest error message kept in a header.
-pub(crate) const MAX_ERROR_LEN: usize = 4096;
+/// Longest error message kept in a header, in bytes.
+pub const MAX_ERROR_LEN: usize = 4096;
 
 /// The reason and origin of a dead letter, read from its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,20 +83,21 @@ pub struct Envelope {
     pub source_queue: String,
 }
 
-/// Unix milliseconds of `time`.
-pub(crate) fn to_millis(time: SystemTime) -> i64 {
+/// Unix milliseconds of `time`, as written in the failure-time headers.
+pub fn to_millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-/// The time `millis` Unix milliseconds denote.
-pub(crate) fn from_millis(millis: i64) -> SystemTime {
+/// The time `millis` Unix milliseconds denote (the failure-time headers).
+pub fn from_millis(millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64)
 }
 
-/// Cuts `text` to at most [`MAX_ERROR_LEN`] bytes on a character boundary.
-pub(crate) fn truncate_error(text: &str) -> String {
+/// Cuts `text` to at most [`MAX_ERROR_LEN`] bytes on a character boundary,
+/// as error messages are cut before they go into a header.
+pub fn truncate_error(text: &str) -> String {
     if text.len() <= MAX_ERROR_LEN {
         return text.to_string();
     }

@@ -322,7 +322,8 @@ impl Consumer {
         self.shared.counters.snapshot()
     }
 
-    /// A handle that stops [`run`](Self::run) gracefully.
+    /// A handle that stops [`run`](Self::run) gracefully. A consumer that was
+    /// shut down stays stopped: build a new one to consume again.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             stop: self.stop.clone(),
@@ -421,6 +422,12 @@ impl Consumer {
                     next = deliveries.next() => next,
                 };
                 match next {
+                    Some(Ok(delivery)) if delivery.acker.poisoned() => {
+                        // Buffered before the channel died: the broker has
+                        // requeued it already, so handling it now would only
+                        // do the work twice.
+                        drop(permit);
+                    }
                     Some(Ok(delivery)) => {
                         let shared = self.shared.clone();
                         let handler = handler.clone();
