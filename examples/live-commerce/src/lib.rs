@@ -1,0 +1,32 @@
+//! # live-commerce
+//!
+//! A live-commerce backend (flash sales, orders, catalog) assembled from this
+//! workspace's crates, and the tools that measure it. One binary plays every
+//! role (`live-commerce serve --role …`), runs the flash-sale experiment
+//! (`live-commerce flash-sale`) and checks the services (`live-commerce
+//! doctor`).
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`catalog`] | items (cache-aside) and stock |
+//! | [`orders`] | `POST /api/orders`, `GET /api/orders/{id}` |
+//! | [`strategy`] | the six ways of taking stock, one file each |
+//! | [`worker`] | persists `lua-mq` orders from RabbitMQ, exactly once |
+//! | [`server`] | state, routes per role, start-up |
+//! | [`flash_sale`] | the load tool and its report |
+//!
+//! Configuration comes from the environment (`REDIS_URL`, `AMQP_URL`,
+//! `KAFKA_BROKERS`, `DATABASE_URL`, `RABBITMQ_MANAGEMENT_URL`) with the
+//! defaults printed by `scripts/dev-services env`.
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod doctor;
+pub mod flash_sale;
+pub mod orders;
+pub mod server;
+pub mod stock;
+pub mod strategy;
+pub mod worker;

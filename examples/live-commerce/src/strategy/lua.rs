@@ -1,0 +1,60 @@
+//! An atomic Lua decrement in Redis decides who gets stock (all units of a
+//! purchase or none); the winners then decrement the database and insert
+//! their order. If the database write fails, the units go back to Redis.
+
+use crate::api::ApiError;
+use crate::orders::{self, OrderStatus, Purchase};
+use crate::server::AppState;
+use crate::stock::{self, Reservation};
+use crate::strategy::Strategy;
+
+pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
+    reserve(state, purchase).await?;
+    let recorded = async {
+        let mut tx = state.pool.begin().await?;
+        sqlx::query("UPDATE items SET stock = stock - $2 WHERE id = $1")
+            .bind(purchase.item_id)
+            .bind(purchase.count)
+            .execute(&mut *tx)
+            .await?;
+        orders::insert_order(&mut *tx, purchase, OrderStatus::Confirmed, Strategy::Lua).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(error) = recorded {
+        give_back(state, purchase).await;
+        return Err(error.into());
+    }
+    Ok(OrderStatus::Confirmed)
+}
+
+/// Takes the purchase's units from the Redis counter (loading it from the
+/// database first if needed), or answers `409`.
+pub(super) async fn reserve(state: &AppState, purchase: &Purchase) -> Result<(), ApiError> {
+    for _ in 0..2 {
+        match stock::reserve(&state.redis, purchase.item_id, purchase.count).await? {
+            Reservation::Taken { .. } => return Ok(()),
+            Reservation::Insufficient => {
+                let left = stock::remaining(&state.redis, purchase.item_id)
+                    .await?
+                    .unwrap_or(0);
+                return Err(orders::insufficient(left, purchase.count));
+            }
+            Reservation::NotLoaded => {
+                let units = crate::catalog::db_stock(&state.pool, purchase.item_id)
+                    .await?
+                    .unwrap_or(0);
+                stock::load_if_missing(&state.redis, purchase.item_id, units).await?;
+            }
+        }
+    }
+    Err(ApiError::unavailable("the stock counter", "could not be loaded"))
+}
+
+/// Returns a reservation's units after its order could not be recorded.
+pub(super) async fn give_back(state: &AppState, purchase: &Purchase) {
+    if let Err(error) = stock::release(&state.redis, purchase.item_id, purchase.count).await {
+        tracing::error!(%error, item = purchase.item_id, units = purchase.count,
+            "could not give reserved units back; the Redis counter is short by this much");
+    }
+}
