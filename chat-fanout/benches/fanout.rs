@@ -1,0 +1,3 @@
+//! Fanout benchmark (written next).
+
+fn main() {}

@@ -1,0 +1,175 @@
+//! Configuring a hub.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::hub::{Core, Hub};
+use crate::policy::SubscribeOptions;
+use crate::stats::Counters;
+
+/// Configures a [`Hub`]; every setting has a production default.
+#[must_use]
+pub struct HubBuilder {
+    client: redis::Client,
+    prefix: String,
+    history: usize,
+    retention: Option<Duration>,
+    page_size: usize,
+    room_buffer: usize,
+    subscribe_timeout: Duration,
+    response_timeout: Duration,
+    keepalive: Duration,
+    presence_ttl: Duration,
+    subscription: SubscribeOptions,
+    #[cfg(feature = "kafka")]
+    archive: Option<crate::archive::KafkaArchive>,
+}
+
+impl std::fmt::Debug for HubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubBuilder")
+            .field("prefix", &self.prefix)
+            .field("history", &self.history)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubBuilder {
+    pub(crate) fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            prefix: "chat".into(),
+            history: 1_000,
+            retention: None,
+            page_size: 500,
+            room_buffer: 4_096,
+            subscribe_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(2),
+            keepalive: Duration::from_secs(10),
+            presence_ttl: Duration::from_secs(30),
+            subscription: SubscribeOptions::default(),
+            #[cfg(feature = "kafka")]
+            archive: None,
+        }
+    }
+
+    /// The prefix of every key and channel (default `chat`). Hubs that
+    /// should share rooms use the same prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How many messages each room keeps for recovery (default 1,000; at
+    /// least this many are kept: trimming is approximate, `MAXLEN ~`).
+    pub fn history(mut self, messages: usize) -> Self {
+        self.history = messages;
+        self
+    }
+
+    /// Deletes a room's history, offset and epoch after it has been idle
+    /// this long (default: never). A room that comes back starts a new epoch.
+    pub fn retention(mut self, idle: Duration) -> Self {
+        self.retention = Some(idle);
+        self
+    }
+
+    /// How many messages one history read fetches when the hub fills a gap
+    /// itself (default 500).
+    pub fn page_size(mut self, messages: usize) -> Self {
+        self.page_size = messages.max(1);
+        self
+    }
+
+    /// How many messages may wait between the pub/sub connection and one
+    /// room (default 4,096). Beyond, the room refills from history.
+    pub fn room_buffer(mut self, messages: usize) -> Self {
+        self.room_buffer = messages.max(1);
+        self
+    }
+
+    /// How long `subscribe` waits for Redis to confirm (default 5 s).
+    pub fn subscribe_timeout(mut self, timeout: Duration) -> Self {
+        self.subscribe_timeout = timeout;
+        self
+    }
+
+    /// How long a command (publish, recover, presence) waits for Redis
+    /// (default 2 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How often the pub/sub connection is pinged (default 10 s); an
+    /// unanswered ping replaces the connection.
+    pub fn keepalive(mut self, interval: Duration) -> Self {
+        self.keepalive = interval.max(Duration::from_millis(50));
+        self
+    }
+
+    /// How long a presence member stays without a heartbeat (default 30 s;
+    /// [`Membership`](crate::Membership) heartbeats every third of it).
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = ttl.max(Duration::from_millis(100));
+        self
+    }
+
+    /// The options of [`Hub::subscribe`] (default: 1,024 messages,
+    /// [`SlowConsumer::Disconnect`](crate::SlowConsumer::Disconnect)).
+    pub fn subscription(mut self, options: SubscribeOptions) -> Self {
+        self.subscription = options;
+        self
+    }
+
+    /// Also writes every published message to Kafka.
+    #[cfg(feature = "kafka")]
+    pub fn archive(mut self, archive: crate::archive::KafkaArchive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// Connects and starts the hub's pub/sub connection (which keeps
+    /// reconnecting by itself).
+    pub async fn build(self) -> Result<Hub> {
+        if self.history == 0 {
+            return Err(Error::Config("history must keep at least 1 message".into()));
+        }
+        if self.prefix.is_empty() || self.prefix.contains([' ', '{', '}']) {
+            return Err(Error::Config(format!(
+                "prefix {:?} must be non-empty, without spaces or braces",
+                self.prefix
+            )));
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.response_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(self.client.clone(), config).await?;
+        let core = Core {
+            conn,
+            prefix: self.prefix,
+            history: self.history,
+            retention_ms: self.retention.map_or(0, |r| r.as_millis().max(1) as u64),
+            page_size: self.page_size,
+            room_buffer: self.room_buffer,
+            subscribe_timeout: self.subscribe_timeout,
+            response_timeout: self.response_timeout,
+            keepalive: self.keepalive,
+            presence_ttl: self.presence_ttl,
+            default_subscription: self.subscription,
+            counters: Counters::default(),
+            stop: CancellationToken::new(),
+        };
+        Ok(Hub::start(
+            core,
+            self.client,
+            #[cfg(feature = "kafka")]
+            self.archive,
+        ))
+    }
+}

@@ -1,0 +1,1 @@
+//! WebSocket adapter for axum (feature `axum`).
