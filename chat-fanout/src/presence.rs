@@ -82,7 +82,7 @@ impl Presence {
         let user_id = user.to_string();
         let interval = self.hub.core().presence_ttl / 3;
         let token = stop.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = token.cancelled() => return,
@@ -99,7 +99,8 @@ impl Presence {
         Ok(Membership {
             presence: self.clone(),
             user: user.to_string(),
-            _heartbeats: stop.drop_guard(),
+            heartbeats: Some(task),
+            _stop: stop.drop_guard(),
         })
     }
 
@@ -201,7 +202,8 @@ impl Presence {
 pub struct Membership {
     presence: Presence,
     user: String,
-    _heartbeats: DropGuard,
+    heartbeats: Option<tokio::task::JoinHandle<()>>,
+    _stop: DropGuard,
 }
 
 impl Membership {
@@ -211,8 +213,20 @@ impl Membership {
     }
 
     /// Stops the heartbeats and removes the member, announcing it.
-    pub async fn leave(self) -> Result<bool> {
-        let Self { presence, user, .. } = self;
+    pub async fn leave(mut self) -> Result<bool> {
+        // Stop the heartbeats first, and wait for one in flight, so none
+        // re-adds the member after it left.
+        let task = self.heartbeats.take();
+        let Self {
+            presence,
+            user,
+            _stop,
+            ..
+        } = self;
+        drop(_stop);
+        if let Some(task) = task {
+            let _ = task.await;
+        }
         presence.leave(&user).await
     }
 
