@@ -148,16 +148,18 @@ pub async fn get_item(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<api::Ok<Item>, ApiError> {
-    item(&state, id).await?.map(api::ok).ok_or_else(|| not_found(id))
+    item(&state, id)
+        .await?
+        .map(api::ok)
+        .ok_or_else(|| not_found(id))
 }
 
 /// `GET /api/items`: the newest 100 items.
 pub async fn list_items(State(state): State<AppState>) -> Result<api::Ok<Vec<Item>>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT id, name, kind, price, start_at FROM items ORDER BY id DESC LIMIT 100",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let rows =
+        sqlx::query("SELECT id, name, kind, price, start_at FROM items ORDER BY id DESC LIMIT 100")
+            .fetch_all(&state.pool)
+            .await?;
     let items = rows
         .into_iter()
         .map(|row| Item {
@@ -188,7 +190,9 @@ pub async fn get_stock(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<api::Ok<StockView>, ApiError> {
-    let stock = db_stock(&state.pool, id).await?.ok_or_else(|| not_found(id))?;
+    let stock = db_stock(&state.pool, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     let reservable = stock::remaining(&state.redis, id).await?;
     Ok(api::ok(StockView {
         item_id: id,

@@ -162,7 +162,10 @@ async fn main() -> ExitCode {
 async fn serve(config: &Config, settings: &Settings, listen: SocketAddr) -> anyhow::Result<()> {
     let running = server::start(config, settings, listen).await?;
     match running.addr {
-        Some(addr) => println!("ready: {:?} on http://{addr} (strategy {})", settings.role, settings.strategy),
+        Some(addr) => println!(
+            "ready: {:?} on http://{addr} (strategy {})",
+            settings.role, settings.strategy
+        ),
         None => println!("ready: {:?}", settings.role),
     }
     running.wait().await

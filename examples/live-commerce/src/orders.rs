@@ -221,5 +221,8 @@ pub async fn get_order(
             strategy: None,
         }));
     }
-    Err(ApiError::not_found("ORDER_NOT_FOUND", format!("no order {order_id}")))
+    Err(ApiError::not_found(
+        "ORDER_NOT_FOUND",
+        format!("no order {order_id}"),
+    ))
 }

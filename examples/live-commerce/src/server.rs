@@ -60,7 +60,7 @@ impl Default for Settings {
             role: Role::All,
             strategy: Strategy::Lua,
             item_cache: true,
-            db_connections: 32,
+            db_connections: 16,
             worker_delay: Duration::ZERO,
         }
     }
@@ -122,7 +122,11 @@ impl Running {
 }
 
 /// Starts the roles in `settings` on `listen` (port 0 picks one).
-pub async fn start(config: &Config, settings: &Settings, listen: SocketAddr) -> anyhow::Result<Running> {
+pub async fn start(
+    config: &Config,
+    settings: &Settings,
+    listen: SocketAddr,
+) -> anyhow::Result<Running> {
     let pool = crate::db::connect(&config.database_url, settings.db_connections).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = redis::aio::ConnectionManager::new(redis_client.clone()).await?;
@@ -235,5 +239,6 @@ pub fn router(state: AppState, role: Role) -> Router {
             .route("/api/orders", post(orders::place_order))
             .route("/api/orders/{id}", get(orders::get_order));
     }
-    app.layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(state)
+    app.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
 }

@@ -62,7 +62,12 @@ impl Worker {
         }
         let placed = message.payload();
         let mut tx = self.pool.begin().await.map_err(Outcome::retry)?;
-        if !self.inbox.record(&mut tx, &message).await.map_err(Outcome::retry)? {
+        if !self
+            .inbox
+            .record(&mut tx, &message)
+            .await
+            .map_err(Outcome::retry)?
+        {
             return Ok(()); // applied before this delivery: just acknowledge
         }
         let purchase = Purchase {
@@ -71,12 +76,13 @@ impl Worker {
             user_id: placed.user_id.clone(),
             count: placed.count,
         };
-        let taken = sqlx::query("UPDATE items SET stock = stock - $2 WHERE id = $1 AND stock >= $2")
-            .bind(placed.item_id)
-            .bind(placed.count)
-            .execute(&mut *tx)
-            .await
-            .map_err(Outcome::retry)?;
+        let taken =
+            sqlx::query("UPDATE items SET stock = stock - $2 WHERE id = $1 AND stock >= $2")
+                .bind(placed.item_id)
+                .bind(placed.count)
+                .execute(&mut *tx)
+                .await
+                .map_err(Outcome::retry)?;
         let status = if taken.rows_affected() == 1 {
             OrderStatus::Confirmed
         } else {
@@ -88,7 +94,11 @@ impl Worker {
             .await
             .map_err(Outcome::retry)?;
         tx.commit().await.map_err(Outcome::retry)?;
-        let _: Result<(), _> = self.redis.clone().del(orders::pending_key(placed.order_id)).await;
+        let _: Result<(), _> = self
+            .redis
+            .clone()
+            .del(orders::pending_key(placed.order_id))
+            .await;
         Ok(())
     }
 }

@@ -38,6 +38,15 @@ impl BuyOutcome {
         self.answers.iter().filter(|(a, _, _)| *a == answer).count()
     }
 
+    /// The smallest purchase that was turned away, if any.
+    pub(crate) fn smallest_refused(&self) -> Option<i32> {
+        self.answers
+            .iter()
+            .filter(|(a, _, _)| *a != Answer::Accepted)
+            .map(|(_, _, units)| *units)
+            .min()
+    }
+
     /// Units the accepted orders asked for.
     pub(crate) fn accepted_units(&self) -> i64 {
         self.answers
@@ -85,8 +94,12 @@ pub(crate) async fn buy(
     let quantities = options.quantities;
     let buyers: Vec<_> = (0..options.buyers)
         .map(|buyer| {
-            let (http, url, start_line, progress) =
-                (http.clone(), url.clone(), start_line.clone(), progress.clone());
+            let (http, url, start_line, progress) = (
+                http.clone(),
+                url.clone(),
+                start_line.clone(),
+                progress.clone(),
+            );
             tokio::spawn(async move {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(buyer as u64);
                 let count = rng.random_range(quantities.min..=quantities.max);

@@ -52,8 +52,14 @@ impl FromStr for Quantities {
             Some((min, max)) => (parse(min)?, parse(max.trim_start_matches('='))?),
             None => (parse(text)?, parse(text)?),
         };
-        if !(1..=crate::orders::MAX_COUNT).contains(&min) || max < min || max > crate::orders::MAX_COUNT {
-            return Err(format!("quantities must lie within 1..{}", crate::orders::MAX_COUNT));
+        if !(1..=crate::orders::MAX_COUNT).contains(&min)
+            || max < min
+            || max > crate::orders::MAX_COUNT
+        {
+            return Err(format!(
+                "quantities must lie within 1..{}",
+                crate::orders::MAX_COUNT
+            ));
         }
         Ok(Self { min, max })
     }
@@ -122,7 +128,11 @@ pub async fn run_strategy(
     strategy: Strategy,
 ) -> anyhow::Result<StrategyResult> {
     let settings = Settings {
-        role: if strategy.is_asynchronous() { Role::All } else { Role::Order },
+        role: if strategy.is_asynchronous() {
+            Role::All
+        } else {
+            Role::Order
+        },
         strategy,
         ..Settings::default()
     };
@@ -152,7 +162,9 @@ pub async fn run_strategy(
     }
     let db = load::database_figures(&running.pool, &running.redis, item_id).await?;
     running.shutdown().await;
-    Ok(StrategyResult::new(strategy, options, &outcome, elapsed, db))
+    Ok(StrategyResult::new(
+        strategy, options, &outcome, elapsed, db,
+    ))
 }
 
 /// Waits until the worker has persisted `expected` orders of the item.
@@ -167,7 +179,9 @@ async fn drain(pool: &sqlx::PgPool, item_id: i64, expected: usize) -> anyhow::Re
             return Ok(());
         }
         if Instant::now() > deadline {
-            anyhow::bail!("the worker persisted {rows} of {expected} orders within {DRAIN_TIMEOUT:?}");
+            anyhow::bail!(
+                "the worker persisted {rows} of {expected} orders within {DRAIN_TIMEOUT:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -183,7 +197,8 @@ async fn item_detail_throughput(config: &Config) -> anyhow::Result<ItemDetailThr
             item_cache: cached,
             ..Settings::default()
         };
-        let running = server::start(config, &settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let running =
+            server::start(config, &settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let item_id = catalog::create_item(
             &running.pool,
             &running.redis,
@@ -230,9 +245,18 @@ mod tests {
 
     #[test]
     fn quantities_parse_counts_and_ranges() {
-        assert_eq!("2".parse::<Quantities>().unwrap(), Quantities { min: 2, max: 2 });
-        assert_eq!("1..3".parse::<Quantities>().unwrap(), Quantities { min: 1, max: 3 });
-        assert_eq!("1..=3".parse::<Quantities>().unwrap(), Quantities { min: 1, max: 3 });
+        assert_eq!(
+            "2".parse::<Quantities>().unwrap(),
+            Quantities { min: 2, max: 2 }
+        );
+        assert_eq!(
+            "1..3".parse::<Quantities>().unwrap(),
+            Quantities { min: 1, max: 3 }
+        );
+        assert_eq!(
+            "1..=3".parse::<Quantities>().unwrap(),
+            Quantities { min: 1, max: 3 }
+        );
         assert!("0".parse::<Quantities>().is_err());
         assert!("3..1".parse::<Quantities>().is_err());
         assert!("1..11".parse::<Quantities>().is_err());

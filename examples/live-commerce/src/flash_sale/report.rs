@@ -24,6 +24,8 @@ pub struct StrategyResult {
     pub rejected: usize,
     /// Buyers who got anything else.
     pub failed: usize,
+    /// The smallest purchase turned away (`409` or error), if any.
+    pub smallest_refused: Option<i32>,
     /// What the database holds afterwards.
     pub db: DatabaseFigures,
     /// From the first request to the last answer.
@@ -55,6 +57,7 @@ impl StrategyResult {
             accepted_units: outcome.accepted_units(),
             rejected: outcome.count(Answer::Rejected),
             failed: outcome.count(Answer::Failed),
+            smallest_refused: outcome.smallest_refused(),
             db,
             elapsed,
             requests_per_second: outcome.answers.len() as f64 / elapsed.as_secs_f64(),
@@ -69,12 +72,13 @@ impl StrategyResult {
         (self.db.sold_units - self.stock).max(0)
     }
 
-    /// Units left unsold although some buyer was turned away.
+    /// Units left unsold although a buyer who asked for no more than that
+    /// was turned away.
     pub fn undersold(&self) -> i64 {
-        if self.rejected + self.failed > 0 {
-            (self.stock - self.db.sold_units).max(0)
-        } else {
-            0
+        let left = (self.stock - self.db.sold_units).max(0);
+        match self.smallest_refused {
+            Some(units) if i64::from(units) <= left => left,
+            _ => 0,
         }
     }
 
@@ -206,15 +210,30 @@ impl Report {
              from PostgreSQL after the run (for `lua-mq`, after the worker drained the queue).\n",
             self.buyers, self.stock, self.quantities
         );
-        let _ = writeln!(out, "Reproduce (services from `scripts/dev-services up`):\n");
-        let _ = writeln!(out, "```sh\ncargo run --release -p live-commerce -- flash-sale --buyers {} --stock {} --strategy all --quantities {}\n```\n", self.buyers, self.stock, self.quantities);
-        let _ = writeln!(out, "Generated {} by `{}`.\n", self.generated_at.format("%Y-%m-%d %H:%M UTC"), self.command);
-        let _ = writeln!(out, "![throughput and latency per strategy]({chart_file})\n");
+        let _ = writeln!(
+            out,
+            "Reproduce (services from `scripts/dev-services up`):\n"
+        );
+        let _ = writeln!(
+            out,
+            "```sh\ncargo run --release -p live-commerce -- flash-sale --buyers {} --stock {} --strategy all --quantities {}\n```\n",
+            self.buyers, self.stock, self.quantities
+        );
+        let _ = writeln!(
+            out,
+            "Generated {} by `{}`.\n",
+            self.generated_at.format("%Y-%m-%d %H:%M UTC"),
+            self.command
+        );
+        let _ = writeln!(
+            out,
+            "![throughput and latency per strategy]({chart_file})\n"
+        );
         out.push_str(&self.table());
         out.push_str(
             "\n## Reading the table\n\n\
              - **sold**: units in `CONFIRMED` order rows. **oversold**: sold beyond the stock. \
-             **undersold**: stock left while buyers were turned away.\n\
+             **undersold**: stock left while a buyer asking for no more than that was turned away.\n\
              - **accepted** buyers got `202` (an order id), **rejected** got `409` (sold out, not \
              enough left, or `CONTENDED` after the optimistic strategy's retries), **errors** got \
              anything else.\n\

@@ -18,15 +18,18 @@ const MAX_ATTEMPTS: u32 = 50;
 
 pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
     for attempt in 0..MAX_ATTEMPTS {
+        // Read and write on one connection: the window in which another
+        // buyer can move the version is one round trip, not a wait for a
+        // pooled connection.
+        let mut tx = state.pool.begin().await?;
         let (stock, version): (i32, i64) =
             sqlx::query_as("SELECT stock, version FROM items WHERE id = $1")
                 .bind(purchase.item_id)
-                .fetch_one(&state.pool)
+                .fetch_one(&mut *tx)
                 .await?;
         if stock < purchase.count {
             return Err(orders::insufficient(stock.into(), purchase.count));
         }
-        let mut tx = state.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE items SET stock = stock - $2, version = version + 1 \
              WHERE id = $1 AND version = $3",
@@ -37,8 +40,13 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 1 {
-            orders::insert_order(&mut *tx, purchase, OrderStatus::Confirmed, Strategy::DbOptimistic)
-                .await?;
+            orders::insert_order(
+                &mut *tx,
+                purchase,
+                OrderStatus::Confirmed,
+                Strategy::DbOptimistic,
+            )
+            .await?;
             tx.commit().await?;
             return Ok(OrderStatus::Confirmed);
         }

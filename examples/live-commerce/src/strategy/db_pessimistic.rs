@@ -21,8 +21,13 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         .bind(purchase.count)
         .execute(&mut *tx)
         .await?;
-    orders::insert_order(&mut *tx, purchase, OrderStatus::Confirmed, Strategy::DbPessimistic)
-        .await?;
+    orders::insert_order(
+        &mut *tx,
+        purchase,
+        OrderStatus::Confirmed,
+        Strategy::DbPessimistic,
+    )
+    .await?;
     tx.commit().await?;
     Ok(OrderStatus::Confirmed)
 }

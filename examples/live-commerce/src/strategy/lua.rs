@@ -48,7 +48,10 @@ pub(super) async fn reserve(state: &AppState, purchase: &Purchase) -> Result<(),
             }
         }
     }
-    Err(ApiError::unavailable("the stock counter", "could not be loaded"))
+    Err(ApiError::unavailable(
+        "the stock counter",
+        "could not be loaded",
+    ))
 }
 
 /// Returns a reservation's units after its order could not be recorded.

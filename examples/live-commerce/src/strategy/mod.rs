@@ -71,7 +71,11 @@ impl Strategy {
 
     /// Takes the stock for `purchase` and records it. Returns the order's
     /// status, or `409` when the stock cannot cover it.
-    pub async fn place(self, state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
+    pub async fn place(
+        self,
+        state: &AppState,
+        purchase: &Purchase,
+    ) -> Result<OrderStatus, ApiError> {
         match self {
             Strategy::None => none::place(state, purchase).await,
             Strategy::DbPessimistic => db_pessimistic::place(state, purchase).await,

@@ -21,6 +21,12 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         .bind(stock - purchase.count)
         .execute(&state.pool)
         .await?;
-    orders::insert_order(&state.pool, purchase, OrderStatus::Confirmed, Strategy::None).await?;
+    orders::insert_order(
+        &state.pool,
+        purchase,
+        OrderStatus::Confirmed,
+        Strategy::None,
+    )
+    .await?;
     Ok(OrderStatus::Confirmed)
 }

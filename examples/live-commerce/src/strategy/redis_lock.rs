@@ -38,7 +38,13 @@ async fn decrement(state: &AppState, purchase: &Purchase) -> Result<OrderStatus,
         .bind(stock - purchase.count)
         .execute(&mut *tx)
         .await?;
-    orders::insert_order(&mut *tx, purchase, OrderStatus::Confirmed, Strategy::RedisLock).await?;
+    orders::insert_order(
+        &mut *tx,
+        purchase,
+        OrderStatus::Confirmed,
+        Strategy::RedisLock,
+    )
+    .await?;
     tx.commit().await?;
     Ok(OrderStatus::Confirmed)
 }

@@ -1,0 +1,92 @@
+//! The flash-sale experiment's promises: 1,000 buyers, stock 100, every
+//! strategy but `none` sells exactly 100 and the database holds exactly 100
+//! orders; mixed quantities never oversell.
+
+mod support;
+
+use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities, StrategyResult};
+use live_commerce::strategy::Strategy;
+use support::Services;
+
+async fn run(strategy: Strategy, buyers: usize, stock: i32, quantities: &str) -> StrategyResult {
+    let services = Services::start().await;
+    let options = FlashSaleOptions {
+        buyers,
+        stock,
+        strategies: vec![strategy],
+        quantities: quantities.parse::<Quantities>().unwrap(),
+        out: None,
+        progress: false,
+    };
+    flash_sale::run_strategy(&services.config(), &options, strategy)
+        .await
+        .unwrap()
+}
+
+fn assert_exactly_the_stock(result: &StrategyResult) {
+    assert!(result.is_correct(), "{result:#?}");
+    assert_eq!(result.db.sold_units, 100, "{result:#?}");
+    assert_eq!(result.db.order_rows, 100, "{result:#?}");
+    assert_eq!(result.accepted, 100);
+    assert_eq!(result.rejected, 900);
+    assert_eq!(result.db.stock_left, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_pessimistic_sells_exactly_the_stock() {
+    assert_exactly_the_stock(&run(Strategy::DbPessimistic, 1000, 100, "1").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_optimistic_sells_exactly_the_stock() {
+    assert_exactly_the_stock(&run(Strategy::DbOptimistic, 1000, 100, "1").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lock_sells_exactly_the_stock() {
+    assert_exactly_the_stock(&run(Strategy::RedisLock, 1000, 100, "1").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lua_sells_exactly_the_stock() {
+    let result = run(Strategy::Lua, 1000, 100, "1").await;
+    assert_exactly_the_stock(&result);
+    assert_eq!(result.db.redis_left, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lua_mq_sells_exactly_the_stock_once_the_worker_drains() {
+    let result = run(Strategy::LuaMq, 1000, 100, "1").await;
+    assert_exactly_the_stock(&result);
+    assert_eq!(result.db.redis_left, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn none_is_reported_as_it_is() {
+    // No lock: whatever happens is what the report must show, consistent
+    // with the database.
+    let result = run(Strategy::None, 300, 100, "1").await;
+    assert_eq!(result.db.order_rows, result.accepted as i64, "{result:#?}");
+    assert_eq!(result.db.sold_units, result.accepted_units, "{result:#?}");
+    assert_eq!(result.oversold(), (result.db.sold_units - 100).max(0));
+    assert_eq!(result.failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_quantities_never_oversell() {
+    for strategy in [Strategy::Lua, Strategy::DbPessimistic] {
+        let result = run(strategy, 400, 100, "1..3").await;
+        assert_eq!(result.oversold(), 0, "{result:#?}");
+        assert_eq!(result.undersold(), 0, "{result:#?}");
+        assert_eq!(result.db.sold_units, result.accepted_units, "{result:#?}");
+        assert_eq!(
+            result.db.stock_left,
+            100 - result.db.sold_units,
+            "{result:#?}"
+        );
+        assert!(
+            result.db.stock_left < 3,
+            "only a purchase larger than what is left may fail"
+        );
+    }
+}
