@@ -1,24 +1,34 @@
 //! The envelope a dead letter carries: why it failed, where it came from.
 //!
-//! Every message moved to a dead-letter queue carries these headers, so an
-//! operator (or [`DeadLetters`](crate::amqp::DeadLetters)) can tell what
-//! happened and send it back where it came from:
+//! Every message moved to a dead-letter queue (RabbitMQ) or dead-letter topic
+//! (Kafka) carries these headers, so an operator (or
+//! [`DeadLetters`](crate::amqp::DeadLetters)) can tell what happened and send
+//! it back where it came from. The names are the same on both brokers; where
+//! a broker has no such notion the header is left out. On RabbitMQ the values
+//! are AMQP strings and integers; on Kafka every value is UTF-8 text
+//! (numbers in decimal).
 //!
-//! | header | value |
-//! |---|---|
-//! | `x-attempt` | attempts made (also carried while retrying) |
-//! | `x-original-exchange` | exchange of the first publish (`""` = default exchange) |
-//! | `x-original-routing-key` | routing key of the first publish |
-//! | `x-error-kind` | [`FailureKind`] name: `retry`, `rejected`, `panic`, `timeout`, `deserialize`, `broker` |
-//! | `x-error-message` | the last error's text (at most 4 KiB) |
-//! | `x-first-failure-ms` | Unix time of the first failure, in milliseconds |
-//! | `x-last-failure-ms` | Unix time of the last failure, in milliseconds |
-//! | `x-consumer-id` | the consumer that gave up (see `ConsumerBuilder::consumer_id`) |
-//! | `x-source-queue` | the queue it was consumed from |
+//! | header | RabbitMQ | Kafka |
+//! |---|---|---|
+//! | `x-attempt` | attempts made (also carried while retrying) | same |
+//! | `x-original-exchange` | exchange of the first publish (`""` = default exchange) | topic of the first produce |
+//! | `x-original-routing-key` | routing key of the first publish | the record key (text) |
+//! | `x-original-partition` | — | partition the record was first consumed from |
+//! | `x-original-offset` | — | offset it had there |
+//! | `x-error-kind` | [`FailureKind`] name: `retry`, `rejected`, `panic`, `timeout`, `deserialize`, `broker` | same |
+//! | `x-error-message` | the last error's text (at most 4 KiB) | same |
+//! | `x-first-failure-ms` | Unix time of the first failure, in milliseconds | same |
+//! | `x-last-failure-ms` | Unix time of the last failure, in milliseconds | same |
+//! | `x-consumer-id` | the consumer that gave up (see `ConsumerBuilder::consumer_id`) | same |
+//! | `x-source-queue` | the queue it was consumed from | the topic it was consumed from (a retry topic, say) |
+//! | `x-due-ms` | — | on a retry topic: Unix milliseconds before which the record is not handled |
+//! | `x-message-id` | — (AMQP has a `message-id` property) | the message id, kept through retries and dead letters |
 //!
 //! Our own headers are used instead of RabbitMQ's `x-death`, which the broker
 //! only writes when it dead-letters a message itself, and which RabbitMQ 4
-//! ignores when a client sends it.
+//! ignores when a client sends it. Kafka has no dead-letter headers of its
+//! own; Spring Kafka's `kafka_dlt-*` names are not used, so that one tool can
+//! read the dead letters of both brokers.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +40,14 @@ pub const ATTEMPT: &str = "x-attempt";
 pub const ORIGINAL_EXCHANGE: &str = "x-original-exchange";
 /// Header: routing key of the original publish.
 pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
+/// Header (Kafka): partition the record was first consumed from.
+pub const ORIGINAL_PARTITION: &str = "x-original-partition";
+/// Header (Kafka): offset the record had in its original partition.
+pub const ORIGINAL_OFFSET: &str = "x-original-offset";
+/// Header (Kafka retry topics): Unix milliseconds when the retry is due.
+pub const DUE: &str = "x-due-ms";
+/// Header (Kafka): the message id (AMQP carries it as a message property).
+pub const MESSAGE_ID: &str = "x-message-id";
 /// Header: [`FailureKind`] of the last failure.
 pub const ERROR_KIND: &str = "x-error-kind";
 /// Header: text of the last error.
@@ -55,6 +73,9 @@ pub const ALL: &[&str] = &[
     LAST_FAILURE,
     CONSUMER_ID,
     SOURCE_QUEUE,
+    ORIGINAL_PARTITION,
+    ORIGINAL_OFFSET,
+    DUE,
 ];
 
 /// Longest error message kept in a header, in bytes.
@@ -63,10 +84,15 @@ pub const MAX_ERROR_LEN: usize = 4096;
 /// The reason and origin of a dead letter, read from its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
-    /// Exchange of the original publish (`""` is the default exchange).
+    /// Exchange of the original publish (`""` is the default exchange);
+    /// on Kafka, the topic of the original produce.
     pub original_exchange: String,
-    /// Routing key of the original publish.
+    /// Routing key of the original publish (Kafka: the record key).
     pub original_routing_key: String,
+    /// Kafka: partition the record was first consumed from (`None` on RabbitMQ).
+    pub original_partition: Option<i32>,
+    /// Kafka: offset the record had in that partition (`None` on RabbitMQ).
+    pub original_offset: Option<i64>,
     /// Attempts made before giving up.
     pub attempts: u32,
     /// The last failure's kind, when known.
@@ -79,7 +105,7 @@ pub struct Envelope {
     pub last_failure: Option<SystemTime>,
     /// The consumer that dead-lettered it.
     pub consumer_id: String,
-    /// The queue it was consumed from.
+    /// The queue (Kafka: topic) it was consumed from.
     pub source_queue: String,
 }
 

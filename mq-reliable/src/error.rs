@@ -12,6 +12,13 @@ pub enum Error {
     #[cfg(feature = "amqp")]
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
+    /// The Kafka client failed: a produce whose delivery timed out or was
+    /// refused, a broker unreachable, a commit refused during a rebalance.
+    /// [`Error::is_transient`] tells a configuration mistake (unknown topic,
+    /// record too large, invalid setting) from trouble worth retrying.
+    #[cfg(feature = "kafka")]
+    #[error("Kafka error: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
     /// The broker could not be reached within the time allowed. Retry later,
     /// or fail the request that needed it.
     #[error("broker unavailable: {0}")]
@@ -52,8 +59,9 @@ pub enum Error {
     /// [`amqp::Publisher`](crate::amqp::Publisher), which always sets one.
     #[error("the message has no id; it cannot be deduplicated")]
     MissingMessageId,
-    /// The idempotency inbox's database failed. Retry the message.
-    #[cfg(feature = "postgres")]
+    /// The idempotency inbox's (or the outbox's) database failed. Retry the
+    /// message (or the transaction).
+    #[cfg(any(feature = "postgres", feature = "outbox"))]
     #[error("inbox database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The idempotency inbox's Redis failed. Retry the message.
@@ -70,7 +78,9 @@ impl Error {
             #[cfg(feature = "amqp")]
             Error::Amqp(_) => true,
             Error::Unavailable(_) | Error::ConfirmTimeout(_) | Error::Nacked => true,
-            #[cfg(feature = "postgres")]
+            #[cfg(feature = "kafka")]
+            Error::Kafka(error) => crate::kafka::is_transient(error),
+            #[cfg(any(feature = "postgres", feature = "outbox"))]
             Error::Database(_) => true,
             #[cfg(feature = "redis")]
             Error::Redis(_) => true,

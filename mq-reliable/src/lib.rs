@@ -60,7 +60,11 @@ mod backoff;
 pub mod envelope;
 mod error;
 pub mod inbox;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod message;
+#[cfg(feature = "outbox")]
+pub mod outbox;
 mod outcome;
 mod signal;
 mod stats;

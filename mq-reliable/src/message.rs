@@ -22,6 +22,7 @@ pub struct Message<T> {
     source: String,
     key: String,
     origin: String,
+    position: Option<(i32, i64)>,
     headers: BTreeMap<String, String>,
 }
 
@@ -36,6 +37,7 @@ impl<T> Message<T> {
             source: String::new(),
             key: String::new(),
             origin: String::new(),
+            position: None,
             headers: BTreeMap::new(),
         }
     }
@@ -72,6 +74,12 @@ impl<T> Message<T> {
         self
     }
 
+    /// Sets the Kafka partition and offset the record was consumed at.
+    pub fn with_position(mut self, partition: i32, offset: i64) -> Self {
+        self.position = Some((partition, offset));
+        self
+    }
+
     /// Adds a header (text values only).
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
@@ -105,19 +113,31 @@ impl<T> Message<T> {
         self.redelivered
     }
 
-    /// The queue (or topic) it was consumed from.
+    /// The queue (or Kafka topic, a retry topic included) it was consumed from.
     pub fn queue(&self) -> &str {
         &self.source
     }
 
-    /// The exchange the message was first published to (kept across retries).
+    /// The exchange the message was first published to (kept across retries);
+    /// on Kafka, the topic it was first produced to.
     pub fn exchange(&self) -> &str {
         &self.origin
     }
 
-    /// The routing key it was first published with (kept across retries).
+    /// The routing key it was first published with (kept across retries); on
+    /// Kafka, the record key as text (lossy UTF-8; empty for a null key).
     pub fn routing_key(&self) -> &str {
         &self.key
+    }
+
+    /// Kafka: the partition this record was consumed from (`None` on RabbitMQ).
+    pub fn partition(&self) -> Option<i32> {
+        self.position.map(|(partition, _)| partition)
+    }
+
+    /// Kafka: the offset of this record in its partition (`None` on RabbitMQ).
+    pub fn offset(&self) -> Option<i64> {
+        self.position.map(|(_, offset)| offset)
     }
 
     /// A text header set by the publisher.
@@ -135,6 +155,7 @@ impl<T> Message<T> {
             source: self.source,
             key: self.key,
             origin: self.origin,
+            position: self.position,
             headers: self.headers,
         }
     }

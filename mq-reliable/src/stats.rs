@@ -8,29 +8,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ConsumerStats {
     /// Deliveries received from the broker (retries and redeliveries included).
     pub consumed: u64,
-    /// Deliveries acknowledged after the handler succeeded.
+    /// Deliveries acknowledged after the handler succeeded (Kafka: records
+    /// completed, whose offset may now be committed).
     pub acked: u64,
-    /// Failures sent to a retry queue (each one a later attempt).
+    /// Failures sent to a retry queue or topic, or (Kafka ordered retry)
+    /// parked for a later attempt.
     pub retried: u64,
     /// Messages moved to the dead-letter queue (attempts used up, rejected,
     /// undeserializable).
     pub dead_lettered: u64,
     /// Deliveries the broker flagged as redelivered (a previous delivery was
     /// never acknowledged: consumer crash, connection loss, shutdown deadline).
+    /// Always 0 on Kafka, which has no such flag.
     pub redelivered: u64,
     /// Handler panics (each also counted as a retry or dead letter).
     pub panicked: u64,
     /// Handler timeouts (each also counted as a retry or dead letter).
     pub timed_out: u64,
     /// Acknowledgements that could not be sent because the channel had died;
-    /// the broker delivers those messages again.
+    /// the broker delivers those messages again. Kafka: records whose
+    /// partition was revoked before they completed (abandoned, not
+    /// committed: the partition's new owner processes them).
     pub acks_lost: u64,
-    /// Times the consumer (re)connected and resumed consuming.
+    /// Times the consumer (re)connected and resumed consuming (Kafka: partition
+    /// assignments received from the group).
     pub connects: u64,
 }
 
 // Broker adapters update these; without one (no broker feature) nothing does.
-#[cfg_attr(not(feature = "amqp"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) consumed: AtomicU64,
@@ -44,7 +50,7 @@ pub(crate) struct Counters {
     pub(crate) connects: AtomicU64,
 }
 
-#[cfg_attr(not(feature = "amqp"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);

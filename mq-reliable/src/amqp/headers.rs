@@ -135,6 +135,8 @@ pub(crate) fn read_envelope(headers: &FieldTable, exchange: &str, routing_key: &
     Envelope {
         original_exchange: text(headers, envelope::ORIGINAL_EXCHANGE).unwrap_or(fallback_exchange),
         original_routing_key: text(headers, envelope::ORIGINAL_ROUTING_KEY).unwrap_or(fallback_key),
+        original_partition: None,
+        original_offset: None,
         attempts: number(headers, envelope::ATTEMPT)
             .or_else(|| death.as_ref().and_then(|d| number(d, "count")))
             .unwrap_or(1)

@@ -1,0 +1,2 @@
+//! Kafka benchmark (written next).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Outbox benchmark (written next).
+fn main() {}
