@@ -61,3 +61,36 @@ pub async fn delete_topics(ns: &testkit::KafkaNamespace, topics: &[String]) {
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
 }
+
+/// Reads `topic` from the start until `distinct` different message ids were
+/// seen; returns every record read (duplicates included), in order.
+pub async fn read_distinct(
+    ns: &testkit::KafkaNamespace,
+    topic: &str,
+    distinct: usize,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = ns
+        .client_config()
+        .set(
+            "group.id",
+            ns.name(&format!("reader-{}", uuid::Uuid::new_v4().simple())),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    let mut stream = consumer.stream();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while ids.len() < distinct {
+            let record = stream.next().await.unwrap().unwrap().detach();
+            ids.insert(header(&record, "x-message-id").unwrap_or_default());
+            out.push(record);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {distinct} ids in {topic}", ids.len()));
+    out
+}
