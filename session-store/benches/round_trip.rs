@@ -112,21 +112,73 @@ impl Contenders {
     }
 
     async fn ours(&self) {
+        self.ours_timed().await;
+    }
+
+    /// The load and the save, timed apart.
+    async fn ours_timed(&self) -> (Duration, Duration) {
+        let started = Instant::now();
         let mut record = self.ours.load(&self.ours_id).await.unwrap().unwrap();
+        let loaded = started.elapsed();
         let visits = record.data["visits"].as_u64().unwrap() + 1;
         record.data.insert("visits".into(), json!(visits));
         record.expiry_date = expiry();
+        let started = Instant::now();
         self.ours.save(&record).await.unwrap();
+        (loaded, started.elapsed())
     }
 
     async fn raw(&self) {
+        self.raw_timed().await;
+    }
+
+    /// The `HGETALL` and the `HSET`, timed apart.
+    async fn raw_timed(&self) -> (Duration, Duration) {
         let mut conn = self.raw.clone();
+        let started = Instant::now();
         let fields: HashMap<String, String> = conn.hgetall(&self.raw_key).await.unwrap();
+        let loaded = started.elapsed();
         let visits: u64 = fields["data:visits"].parse().unwrap();
+        let started = Instant::now();
         let _: () = conn
             .hset(&self.raw_key, "data:visits", (visits + 1).to_string())
             .await
             .unwrap();
+        (loaded, started.elapsed())
+    }
+
+    /// The save script's own cost: `EVALSHA` with a save's arguments, on the
+    /// raw connection, without any of the store's client-side work.
+    async fn save_script_alone(&self) -> Duration {
+        let script = redis::Script::new(concat!(
+            include_str!("../scripts/common.lua"),
+            include_str!("../scripts/save.lua")
+        ));
+        let mut conn = self.raw.clone();
+        let id = self.ours_id.to_string();
+        let mut samples = Vec::with_capacity(PAIRS);
+        for visits in 0..PAIRS {
+            let started = Instant::now();
+            let _: redis::Value = script
+                .arg("session")
+                .arg(&id)
+                .arg(OffsetDateTime::now_utc().unix_timestamp() * 1000)
+                .arg(expiry().unix_timestamp() * 1000)
+                .arg(1_800_000)
+                .arg(-1)
+                .arg("keep")
+                .arg("")
+                .arg(0)
+                .arg(1)
+                .arg("data:visits")
+                .arg(visits.to_string())
+                .arg(0)
+                .invoke_async(&mut conn)
+                .await
+                .unwrap();
+            samples.push(started.elapsed());
+        }
+        median(samples)
     }
 
     async fn peer(&self) {
@@ -171,20 +223,25 @@ fn main() {
     group.finish();
     criterion.final_summary();
 
-    let (raw, ours, peer) = runtime.block_on(async {
+    let (raw, ours, peer, parts) = runtime.block_on(async {
         let (mut raw, mut ours, mut peer) = (Vec::new(), Vec::new(), Vec::new());
+        let mut parts: [Vec<Duration>; 4] = Default::default();
         for _ in 0..PAIRS {
             let started = Instant::now();
-            contenders.raw().await;
+            let (get, set) = contenders.raw_timed().await;
             raw.push(started.elapsed());
+            parts[0].push(get);
+            parts[1].push(set);
             let started = Instant::now();
-            contenders.ours().await;
+            let (load, save) = contenders.ours_timed().await;
             ours.push(started.elapsed());
+            parts[2].push(load);
+            parts[3].push(save);
             let started = Instant::now();
             contenders.peer().await;
             peer.push(started.elapsed());
         }
-        (median(raw), median(ours), median(peer))
+        (median(raw), median(ours), median(peer), parts.map(median))
     });
     println!(
         "\nload + change one key + save, alternating single round trips, medians of {PAIRS} each:"
@@ -201,6 +258,18 @@ fn main() {
         "| tower-sessions-redis-store (fred) | {:.1} | {:.2} |",
         micros(peer),
         peer.as_secs_f64() / raw.as_secs_f64()
+    );
+    let script_alone = runtime.block_on(contenders.save_script_alone());
+    println!(
+        "the save script alone (EVALSHA, same arguments, no client work): {:.1} us",
+        micros(script_alone)
+    );
+    println!(
+        "parts (medians, us): raw HGETALL {:.1}, raw HSET {:.1}; session-store load {:.1}, save {:.1}",
+        micros(parts[0]),
+        micros(parts[1]),
+        micros(parts[2]),
+        micros(parts[3])
     );
     println!(
         "session-store vs tower-sessions-redis-store: {:.2}x the time",

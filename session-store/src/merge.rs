@@ -74,7 +74,7 @@ impl Base {
     /// wrote the reserved key) counts as none: the save replaces.
     pub(crate) fn detach(data: &HashMap<String, Value>) -> Option<Self> {
         data.get(BASE_KEY)
-            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .and_then(|value| Self::deserialize(value).ok())
     }
 }
 
