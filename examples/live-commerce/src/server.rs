@@ -98,11 +98,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Waits until a task ends (an error, or a worker told to stop).
+    /// Runs until every role has stopped (SIGTERM / Ctrl-C stops them
+    /// gracefully) or one fails.
     pub async fn wait(self) -> anyhow::Result<()> {
-        let tasks = self.http.into_iter().chain(self.workers);
-        let (result, _, _) = futures::future::select_all(tasks).await;
-        result?
+        let tasks = self
+            .http
+            .into_iter()
+            .chain(self.workers)
+            .map(|task| async move { task.await? });
+        futures::future::try_join_all(tasks).await?;
+        Ok(())
     }
 
     /// Stops the HTTP server, then the workers gracefully (in-flight orders
@@ -188,7 +193,10 @@ pub async fn start(
         addr = Some(listener.local_addr()?);
         let app = router(state, settings.role);
         http.push(tokio::spawn(async move {
-            axum::serve(listener, app).await?;
+            // SIGTERM / Ctrl-C: stop accepting, finish the requests in flight.
+            axum::serve(listener, app)
+                .with_graceful_shutdown(mq_reliable::shutdown_signal())
+                .await?;
             Ok(())
         }));
     }

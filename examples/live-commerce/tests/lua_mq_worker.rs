@@ -133,7 +133,8 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         || async { confirmed(&orders.pool).await >= 100 },
     )
     .await;
-    restarted.terminate().await;
+    let exit = restarted.terminate().await;
+    assert!(exit.success(), "SIGTERM stops the worker gracefully: {exit:?}");
 
     let (rows, distinct, stock): (i64, i64, i32) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM orders), (SELECT count(DISTINCT id) FROM orders), \
