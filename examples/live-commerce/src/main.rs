@@ -19,38 +19,8 @@ struct Cli {
     command: Command,
 }
 
-/// Which strategies the experiment runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum StrategyChoice {
-    /// Every strategy, one after the other.
-    All,
-    /// No lock (shows the race).
-    None,
-    /// `SELECT … FOR UPDATE`.
-    DbPessimistic,
-    /// Version compare-and-set.
-    DbOptimistic,
-    /// redlock around the database decrement.
-    RedisLock,
-    /// Atomic Lua decrement, then the database.
-    Lua,
-    /// Lua decrement, then RabbitMQ; the worker persists.
-    LuaMq,
-}
-
-impl StrategyChoice {
-    fn strategies(self) -> Vec<Strategy> {
-        match self {
-            StrategyChoice::All => Strategy::ALL.to_vec(),
-            StrategyChoice::None => vec![Strategy::None],
-            StrategyChoice::DbPessimistic => vec![Strategy::DbPessimistic],
-            StrategyChoice::DbOptimistic => vec![Strategy::DbOptimistic],
-            StrategyChoice::RedisLock => vec![Strategy::RedisLock],
-            StrategyChoice::Lua => vec![Strategy::Lua],
-            StrategyChoice::LuaMq => vec![Strategy::LuaMq],
-        }
-    }
-}
+/// A list of strategies (an alias, so clap parses it as one value).
+type Strategies = Vec<Strategy>;
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -80,9 +50,10 @@ enum Command {
         /// Units on sale.
         #[arg(long, default_value_t = 100)]
         stock: i32,
-        /// Which strategies to run.
-        #[arg(long, value_enum, default_value = "all")]
-        strategy: StrategyChoice,
+        /// Which strategies to run: `all`, or names separated by commas
+        /// (none, db-pessimistic, db-optimistic, redis-lock, lua, lua-mq).
+        #[arg(long, default_value = "all", value_parser = Strategy::parse_list)]
+        strategy: Strategies,
         /// Units per purchase, e.g. `1..3` for mixed quantities (default 1).
         #[arg(long, default_value = "1")]
         quantities: Quantities,
@@ -140,7 +111,7 @@ async fn main() -> ExitCode {
             let options = FlashSaleOptions {
                 buyers,
                 stock,
-                strategies: strategy.strategies(),
+                strategies: strategy,
                 quantities,
                 out: Some(out),
                 progress: true,

@@ -134,7 +134,13 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let pool = crate::db::connect(&config.database_url, settings.db_connections).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
-    let redis = redis::aio::ConnectionManager::new(redis_client.clone()).await?;
+    // A flash sale queues a thousand requests on one multiplexed connection:
+    // give an answer seconds, not the default half second, before a 503.
+    let redis_config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_connection_timeout(Some(Duration::from_secs(2)));
+    let redis =
+        redis::aio::ConnectionManager::new_with_config(redis_client.clone(), redis_config).await?;
     let serves_http = settings.role != Role::Worker;
     let orders = matches!(settings.role, Role::Order | Role::All);
     let needs_broker = settings.role == Role::Worker

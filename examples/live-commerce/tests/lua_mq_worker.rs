@@ -87,14 +87,12 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         }
     }
     assert_eq!(accepted.len(), 100);
-    let pending: Value = http
-        .get(format!("http://{addr}/api/orders/{}", accepted[0]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order_view = || async {
+        let url = format!("http://{addr}/api/orders/{}", accepted[0]);
+        let response = http.get(url).send().await.unwrap();
+        response.json::<Value>().await.unwrap()
+    };
+    let pending = order_view().await;
     assert_eq!(
         pending["data"]["status"],
         json!("PENDING"),
@@ -134,7 +132,10 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     )
     .await;
     let exit = restarted.terminate().await;
-    assert!(exit.success(), "SIGTERM stops the worker gracefully: {exit:?}");
+    assert!(
+        exit.success(),
+        "SIGTERM stops the worker gracefully: {exit:?}"
+    );
 
     let (rows, distinct, stock): (i64, i64, i32) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM orders), (SELECT count(DISTINCT id) FROM orders), \
@@ -156,14 +157,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         .await
         .unwrap();
     assert_eq!(inbox, 100);
-    let done: Value = http
-        .get(format!("http://{addr}/api/orders/{}", accepted[0]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done = order_view().await;
     assert_eq!(done["data"]["status"], json!("CONFIRMED"));
     orders.shutdown().await;
 }

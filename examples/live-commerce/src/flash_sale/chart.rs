@@ -2,9 +2,18 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::flash_sale::Report;
+
+/// One set of bars: a value per strategy, a colour, and the gap on each side
+/// of a bar (a wider gap draws a narrower bar on top of a wider one).
+struct Bars {
+    values: Vec<f64>,
+    color: RGBColor,
+    margin: u32,
+}
 
 /// Draws throughput (left) and p50 / p99 latency (right) per strategy.
 pub(crate) fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
@@ -16,89 +25,77 @@ pub(crate) fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|r| r.strategy.to_string())
         .collect();
-    let n = names.len() as u32;
+    let per_strategy = |f: &dyn Fn(&crate::flash_sale::StrategyResult) -> f64| {
+        report.results.iter().map(f).collect::<Vec<f64>>()
+    };
+    panel(
+        &left,
+        &names,
+        "throughput (buyers answered per second)",
+        "requests/s",
+        &[Bars {
+            values: per_strategy(&|r| r.requests_per_second),
+            color: RGBColor(52, 101, 164),
+            margin: 12,
+        }],
+    )?;
+    panel(
+        &right,
+        &names,
+        "latency per buyer: p99 (light), p50 (dark)",
+        "ms",
+        &[
+            Bars {
+                values: per_strategy(&|r| r.p99.as_secs_f64() * 1000.0),
+                color: RGBColor(245, 166, 35),
+                margin: 12,
+            },
+            Bars {
+                values: per_strategy(&|r| r.p50.as_secs_f64() * 1000.0),
+                color: RGBColor(194, 54, 22),
+                margin: 30,
+            },
+        ],
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+/// A bar chart with one slot per strategy.
+fn panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    names: &[String],
+    caption: &str,
+    unit: &str,
+    bars: &[Bars],
+) -> anyhow::Result<()> {
+    let top = bars
+        .iter()
+        .flat_map(|set| set.values.iter().copied())
+        .fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0..names.len() as u32).into_segmented(), 0.0..top * 1.15)?;
     let label = |value: &SegmentValue<u32>| match value {
         SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
         _ => String::new(),
     };
-
-    let max_rps = report
-        .results
-        .iter()
-        .map(|r| r.requests_per_second)
-        .fold(1.0, f64::max);
-    let mut throughput = ChartBuilder::on(&left)
-        .caption(
-            "throughput (buyers answered per second)",
-            ("sans-serif", 18),
-        )
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..max_rps * 1.15)?;
-    throughput
+    chart
         .configure_mesh()
         .disable_x_mesh()
         .x_label_formatter(&label)
-        .y_desc("requests/s")
+        .y_desc(unit)
         .draw()?;
-    throughput.draw_series(
-        Histogram::vertical(&throughput)
-            .style(RGBColor(52, 101, 164).filled())
-            .margin(12)
-            .data(
-                report
-                    .results
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (i as u32, r.requests_per_second)),
-            ),
-    )?;
-
-    let max_ms = report
-        .results
-        .iter()
-        .map(|r| r.p99.as_secs_f64() * 1000.0)
-        .fold(1.0, f64::max);
-    let mut latency = ChartBuilder::on(&right)
-        .caption(
-            "latency per buyer: p99 (light), p50 (dark)",
-            ("sans-serif", 18),
-        )
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..max_ms * 1.15)?;
-    latency
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_label_formatter(&label)
-        .y_desc("ms")
-        .draw()?;
-    latency.draw_series(
-        Histogram::vertical(&latency)
-            .style(RGBColor(245, 166, 35).filled())
-            .margin(12)
-            .data(
-                report
-                    .results
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (i as u32, r.p99.as_secs_f64() * 1000.0)),
-            ),
-    )?;
-    latency.draw_series(
-        Histogram::vertical(&latency)
-            .style(RGBColor(194, 54, 22).filled())
-            .margin(30)
-            .data(
-                report
-                    .results
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (i as u32, r.p50.as_secs_f64() * 1000.0)),
-            ),
-    )?;
-    root.present()?;
+    for set in bars {
+        chart.draw_series(
+            Histogram::vertical(&chart)
+                .style(set.color.filled())
+                .margin(set.margin)
+                .data(set.values.iter().enumerate().map(|(i, v)| (i as u32, *v))),
+        )?;
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@ mod lua;
 mod lua_mq;
 mod none;
 mod redis_lock;
+mod row;
 
 use crate::api::ApiError;
 use crate::orders::{OrderStatus, Purchase};
@@ -62,6 +63,28 @@ impl Strategy {
             Strategy::Lua => "lua",
             Strategy::LuaMq => "lua-mq",
         }
+    }
+
+    /// Parses `all` or a comma-separated list of strategy names.
+    pub fn parse_list(text: &str) -> Result<Vec<Strategy>, String> {
+        if text.trim() == "all" {
+            return Ok(Strategy::ALL.to_vec());
+        }
+        text.split(',')
+            .map(|name| {
+                <Strategy as clap::ValueEnum>::from_str(name.trim(), true).map_err(|_| {
+                    format!(
+                        "unknown strategy `{}` (all, {})",
+                        name.trim(),
+                        Self::names()
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn names() -> String {
+        Strategy::ALL.map(Strategy::name).join(", ")
     }
 
     /// Whether orders are persisted later, by the worker.

@@ -3,9 +3,10 @@
 //! instance of the order service, at the cost of one lock round per buyer.
 
 use crate::api::ApiError;
-use crate::orders::{self, OrderStatus, Purchase};
+use crate::orders::{OrderStatus, Purchase};
 use crate::server::AppState;
 use crate::strategy::Strategy;
+use crate::strategy::row::{RowLock, read_check_write};
 
 pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
     let locks = state
@@ -26,25 +27,7 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
 
 async fn decrement(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
     let mut tx = state.pool.begin().await?;
-    let stock: i32 = sqlx::query_scalar("SELECT stock FROM items WHERE id = $1")
-        .bind(purchase.item_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if stock < purchase.count {
-        return Err(orders::insufficient(stock.into(), purchase.count));
-    }
-    sqlx::query("UPDATE items SET stock = $2 WHERE id = $1")
-        .bind(purchase.item_id)
-        .bind(stock - purchase.count)
-        .execute(&mut *tx)
-        .await?;
-    orders::insert_order(
-        &mut *tx,
-        purchase,
-        OrderStatus::Confirmed,
-        Strategy::RedisLock,
-    )
-    .await?;
+    let status = read_check_write(&mut tx, purchase, RowLock::None, Strategy::RedisLock).await?;
     tx.commit().await?;
-    Ok(OrderStatus::Confirmed)
+    Ok(status)
 }
