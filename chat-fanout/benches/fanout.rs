@@ -16,13 +16,14 @@
 //! machine drift hits both alike. Environment: `FANOUT_RATE` (msg/s),
 //! `FANOUT_SECONDS` (per round), `FANOUT_ROUNDS`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_fanout::{Hub, SubscribeOptions};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 const ROOMS: usize = 100;
 const SUBSCRIBERS_PER_ROOM: usize = 10;
@@ -48,6 +49,7 @@ fn env(name: &str, default: u64) -> u64 {
 
 struct Outcome {
     published: u64,
+    publish_errors: u64,
     deliveries: u64,
     expected: u64,
     elapsed: Duration,
@@ -66,7 +68,7 @@ impl Outcome {
 
 /// Publishes `rate` msg/s for `seconds` from hub A, round-robin over the
 /// rooms, each publish in its own task (A pipelines them on one connection).
-async fn publish_for(a: &Hub, rate: u64, seconds: u64, stamp: &AtomicU64) -> u64 {
+async fn publish_for(a: &Hub, rate: u64, seconds: u64, errors: &Arc<AtomicU64>) -> u64 {
     let total = rate * seconds;
     let per_ms = rate as f64 / 1000.0;
     let started = Instant::now();
@@ -79,13 +81,15 @@ async fn publish_for(a: &Hub, rate: u64, seconds: u64, stamp: &AtomicU64) -> u64
         let due = ((started.elapsed().as_secs_f64() * 1000.0 + 1.0) * per_ms) as u64;
         while sent < due.min(total) {
             let room = format!("bench:{}", sent as usize % ROOMS);
-            let a = a.clone();
+            let (a, errors) = (a.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let msg = Msg {
                     sent_ns: now_ns(),
                     text: "a chat message of ordinary length, forty-odd bytes".into(),
                 };
-                a.publish(&room, &msg).await.expect("publish");
+                if a.publish(&room, &msg).await.is_err() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
             }));
             sent += 1;
         }
@@ -93,7 +97,6 @@ async fn publish_for(a: &Hub, rate: u64, seconds: u64, stamp: &AtomicU64) -> u64
     for task in tasks {
         task.await.unwrap();
     }
-    stamp.store(now_ns(), Ordering::SeqCst);
     total
 }
 
@@ -117,6 +120,7 @@ async fn run_hub(server: &testkit::RedisServer, a: &Hub, rate: u64, seconds: u64
         .await
         .unwrap();
     let per_room = rate * seconds / ROOMS as u64;
+    let done = CancellationToken::new();
     let mut readers: Readers = Vec::new();
     for room in 0..ROOMS {
         for _ in 0..SUBSCRIBERS_PER_ROOM {
@@ -124,25 +128,27 @@ async fn run_hub(server: &testkit::RedisServer, a: &Hub, rate: u64, seconds: u64
                 .subscribe::<Msg>(&format!("bench:{room}"))
                 .await
                 .unwrap();
+            let done = done.clone();
             readers.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_room as usize);
                 while (latencies.len() as u64) < per_room {
-                    let Ok(Some(envelope)) =
-                        tokio::time::timeout(Duration::from_secs(10), sub.next()).await
-                    else {
-                        break;
+                    let envelope = tokio::select! {
+                        _ = done.cancelled() => break,
+                        envelope = sub.next() => envelope,
                     };
+                    let Some(envelope) = envelope else { break };
                     latencies.push(((now_ns() - envelope.payload.sent_ns) / 1000) as u32);
                 }
                 latencies
             }));
         }
     }
-    measure(a, rate, seconds, readers).await
+    measure(a, rate, seconds, readers, done).await
 }
 
 async fn run_naive(server: &testkit::RedisServer, a: &Hub, rate: u64, seconds: u64) -> Outcome {
     let per_room = rate * seconds / ROOMS as u64;
+    let done = CancellationToken::new();
     let mut readers: Readers = Vec::new();
     for room in 0..ROOMS {
         for _ in 0..SUBSCRIBERS_PER_ROOM {
@@ -151,15 +157,16 @@ async fn run_naive(server: &testkit::RedisServer, a: &Hub, rate: u64, seconds: u
                 .subscribe(format!("chat:{{bench:{room}}}"))
                 .await
                 .unwrap();
+            let done = done.clone();
             readers.push(tokio::spawn(async move {
                 let mut messages = pubsub.into_on_message();
                 let mut latencies = Vec::with_capacity(per_room as usize);
                 while (latencies.len() as u64) < per_room {
-                    let Ok(Some(message)) =
-                        tokio::time::timeout(Duration::from_secs(10), messages.next()).await
-                    else {
-                        break;
+                    let message = tokio::select! {
+                        _ = done.cancelled() => break,
+                        message = messages.next() => message,
                     };
+                    let Some(message) = message else { break };
                     // The same frame: "<offset> <epoch> <json>".
                     let frame = message.get_payload_bytes();
                     let mut parts = frame.splitn(3, |b| *b == b' ');
@@ -175,19 +182,33 @@ async fn run_naive(server: &testkit::RedisServer, a: &Hub, rate: u64, seconds: u
             }));
         }
     }
-    measure(a, rate, seconds, readers).await
+    measure(a, rate, seconds, readers, done).await
 }
 
-async fn measure(a: &Hub, rate: u64, seconds: u64, readers: Readers) -> Outcome {
-    let stamp = AtomicU64::new(0);
+async fn measure(
+    a: &Hub,
+    rate: u64,
+    seconds: u64,
+    readers: Readers,
+    done: CancellationToken,
+) -> Outcome {
+    let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let published = publish_for(a, rate, seconds, &stamp).await;
+    let published = publish_for(a, rate, seconds, &errors).await;
+    // Readers still short of their count 10 s after the last publish have
+    // lost messages: stop them and count what arrived.
+    let _stop = done.clone().drop_guard();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        done.cancel();
+    });
     let latencies = gather(readers).await;
     let elapsed = started.elapsed();
     let mut latencies_us = latencies;
     latencies_us.sort_unstable();
     Outcome {
         published,
+        publish_errors: errors.load(Ordering::Relaxed),
         deliveries: latencies_us.len() as u64,
         expected: published * SUBSCRIBERS_PER_ROOM as u64,
         elapsed,
@@ -195,10 +216,34 @@ async fn measure(a: &Hub, rate: u64, seconds: u64, readers: Readers) -> Outcome 
     }
 }
 
+/// Waits until the naive round's 1,000 connections are gone from Redis, so
+/// the next round does not pay for their teardown.
+async fn settle(server: &testkit::RedisServer) {
+    let mut conn = server.connection().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let clients: u64 = info
+            .lines()
+            .find_map(|line| line.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        if clients < 10 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn report(name: &str, outcome: &Outcome) {
     println!(
-        "{name:<12} published {:>7}  delivered {:>8}/{:<8}  {:>9.0} deliveries/s  p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms",
+        "{name:<12} published {:>7} (failed {:>5})  delivered {:>8}/{:<8}  {:>9.0} deliveries/s  p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms",
         outcome.published,
+        outcome.publish_errors,
         outcome.deliveries,
         outcome.expected,
         outcome.deliveries as f64 / outcome.elapsed.as_secs_f64(),
@@ -237,10 +282,12 @@ fn main() {
             let outcome = run_naive(&server, &a, rate, seconds).await;
             report(&format!("naive #{round}"), &outcome);
             naive.push(outcome);
+            settle(&server).await;
         }
         let merged = |outcomes: Vec<Outcome>| {
             let mut all = Outcome {
                 published: 0,
+                publish_errors: 0,
                 deliveries: 0,
                 expected: 0,
                 elapsed: Duration::ZERO,
@@ -248,6 +295,7 @@ fn main() {
             };
             for outcome in outcomes {
                 all.published += outcome.published;
+                all.publish_errors += outcome.publish_errors;
                 all.deliveries += outcome.deliveries;
                 all.expected += outcome.expected;
                 all.elapsed += outcome.elapsed;
