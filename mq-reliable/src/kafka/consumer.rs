@@ -466,6 +466,18 @@ impl Consumer {
         &self.shared.consumer_id
     }
 
+    /// The partitions the group assigned to this consumer right now, as
+    /// `(topic, partition)` sorted (empty before the first assignment and
+    /// while a rebalance has revoked everything). Retry-topic partitions are
+    /// included in [`RetryMode::Topics`].
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.shared
+            .tracker
+            .lock()
+            .expect("offset tracker lock")
+            .assigned()
+    }
+
     /// The consumed topic.
     pub fn topic(&self) -> &str {
         &self.shared.topic

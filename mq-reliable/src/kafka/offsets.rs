@@ -178,6 +178,13 @@ impl OffsetTracker {
         }
     }
 
+    /// The partitions currently assigned, sorted.
+    pub(crate) fn assigned(&self) -> Vec<TopicPartition> {
+        let mut partitions: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
+        partitions.sort();
+        partitions
+    }
+
     /// Records received and not completed, over all partitions.
     pub(crate) fn pending(&self) -> usize {
         self.partitions
