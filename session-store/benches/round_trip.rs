@@ -165,7 +165,7 @@ impl Contenders {
                 .arg(OffsetDateTime::now_utc().unix_timestamp() * 1000)
                 .arg(expiry().unix_timestamp() * 1000)
                 .arg(1_800_000)
-                .arg(-1)
+                .arg(0) // a stale base: the same path as a save, reported as merged
                 .arg("keep")
                 .arg("")
                 .arg(0)
@@ -259,11 +259,38 @@ fn main() {
         micros(peer),
         peer.as_secs_f64() / raw.as_secs_f64()
     );
+    let server_side = runtime.block_on(async {
+        // Redis's own accounting: microseconds per call inside the server.
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut contenders.raw.clone())
+            .await
+            .unwrap();
+        info.lines()
+            .filter(|line| {
+                ["cmdstat_evalsha:", "cmdstat_hset:", "cmdstat_hgetall:"]
+                    .iter()
+                    .any(|name| line.starts_with(name))
+            })
+            .filter_map(|line| {
+                let (name, stats) = line.split_once(':')?;
+                let per_call = stats
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("usec_per_call="))?;
+                Some(format!(
+                    "{} {per_call} us",
+                    name.trim_start_matches("cmdstat_")
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     let script_alone = runtime.block_on(contenders.save_script_alone());
     println!(
         "the save script alone (EVALSHA, same arguments, no client work): {:.1} us",
         micros(script_alone)
     );
+    println!("server-side time per call (INFO commandstats): {server_side}");
     println!(
         "parts (medians, us): raw HGETALL {:.1}, raw HSET {:.1}; session-store load {:.1}, save {:.1}",
         micros(parts[0]),
