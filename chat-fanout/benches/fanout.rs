@@ -16,8 +16,8 @@
 //! machine drift hits both alike. Environment: `FANOUT_RATE` (msg/s),
 //! `FANOUT_SECONDS` (per round), `FANOUT_ROUNDS`.
 
-use std::sync::{Arc, LazyLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use chat_fanout::{Hub, SubscribeOptions};
@@ -124,10 +124,7 @@ async fn run_hub(server: &testkit::RedisServer, a: &Hub, rate: u64, seconds: u64
     let mut readers: Readers = Vec::new();
     for room in 0..ROOMS {
         for _ in 0..SUBSCRIBERS_PER_ROOM {
-            let mut sub = b
-                .subscribe::<Msg>(&format!("bench:{room}"))
-                .await
-                .unwrap();
+            let mut sub = b.subscribe::<Msg>(&format!("bench:{room}")).await.unwrap();
             let done = done.clone();
             readers.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_room as usize);

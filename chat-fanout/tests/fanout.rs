@@ -170,3 +170,64 @@ async fn a_cut_during_a_burst_loses_nothing_and_keeps_order() {
     a.publish("room:0", &Msg { n: PER_ROOM + 1 }).await.unwrap();
     assert_eq!(take(&mut subs[0], 1).await[0].offset, PER_ROOM + 1);
 }
+
+#[tokio::test]
+async fn a_silently_dead_link_is_noticed_by_the_keepalive_and_nothing_is_lost() {
+    let server = testkit::redis().await;
+    let proxy = testkit::proxy(server.addr()).await;
+    let a = hub(&server.url()).await;
+    let b = Hub::builder(redis::Client::open(proxy.redis_url()).unwrap())
+        .keepalive(Duration::from_millis(200))
+        .response_timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .unwrap();
+    let mut sub = b.subscribe::<Msg>("room:1").await.unwrap();
+    a.publish("room:1", &Msg { n: 1 }).await.unwrap();
+    assert_eq!(take(&mut sub, 1).await[0].offset, 1);
+
+    // Bytes vanish both ways, no reset: only the keepalive can tell.
+    proxy.discard();
+    for n in 2..=50 {
+        a.publish("room:1", &Msg { n }).await.unwrap();
+    }
+    testkit::wait::until(PROMPTLY, "hub B to notice the dead link", || async {
+        !b.is_connected()
+    })
+    .await;
+    proxy.restore();
+    assert_in_order(&take(&mut sub, 49).await, 2);
+    assert!(b.stats().resubscribes >= 1);
+}
+
+#[tokio::test]
+async fn a_room_that_cannot_take_a_burst_at_once_refills_from_history() {
+    let server = testkit::redis().await;
+    let a = hub(&server.url()).await;
+    // A one-message hand-over buffer: most of a burst overflows it.
+    let b = Hub::builder(server.client())
+        .history(10_000)
+        .room_buffer(1)
+        .subscription(SubscribeOptions::new().capacity(10_000))
+        .build()
+        .await
+        .unwrap();
+    let mut sub = b.subscribe::<Msg>("room:1").await.unwrap();
+    let burst = (1..=2_000).map(|_| {
+        let a = a.clone();
+        async move { a.publish("room:1", &Msg { n: 0 }).await.unwrap() }
+    });
+    let mut offsets = futures::future::join_all(burst).await;
+    offsets.sort_unstable();
+    assert_eq!(offsets, (1..=2_000).collect::<Vec<_>>());
+    let received = take(&mut sub, 2_000).await;
+    let got: Vec<u64> = received.iter().map(|e| e.offset).collect();
+    assert_eq!(got, offsets, "every offset once, in order");
+    let stats = b.stats();
+    assert!(stats.router_overflow > 0, "the burst overflowed: {stats:?}");
+    assert_eq!(
+        stats.delivered, 2_000,
+        "overflowed: {}, refilled: {}",
+        stats.router_overflow, stats.gaps_filled
+    );
+}
