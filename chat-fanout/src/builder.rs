@@ -3,17 +3,25 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
 use tokio_util::sync::CancellationToken;
 
+use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::hub::{Core, Hub};
 use crate::policy::SubscribeOptions;
+use crate::router::Subscriber;
 use crate::stats::Counters;
+
+pub(crate) enum Source {
+    Single(redis::Client),
+    Cluster(Vec<String>),
+}
 
 /// Configures a [`Hub`]; every setting has a production default.
 #[must_use]
 pub struct HubBuilder {
-    client: redis::Client,
+    source: Source,
     prefix: String,
     history: usize,
     retention: Option<Duration>,
@@ -38,9 +46,9 @@ impl std::fmt::Debug for HubBuilder {
 }
 
 impl HubBuilder {
-    pub(crate) fn new(client: redis::Client) -> Self {
+    pub(crate) fn new(source: Source) -> Self {
         Self {
-            client,
+            source,
             prefix: "chat".into(),
             history: 1_000,
             retention: None,
@@ -144,14 +152,35 @@ impl HubBuilder {
                 self.prefix
             )));
         }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.response_timeout))
-            .set_response_timeout(Some(self.response_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(self.client.clone(), config).await?;
+        let (conn, subscriber, sharded) = match self.source {
+            Source::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.response_timeout))
+                    .set_response_timeout(Some(self.response_timeout))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_secs(1));
+                let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+                (Conn::Single(conn), Subscriber::Single(client), false)
+            }
+            Source::Cluster(nodes) => {
+                let (pushes, received) = tokio::sync::mpsc::unbounded_channel();
+                let client = ClusterClientBuilder::new(nodes)
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .push_sender(pushes)
+                    .connection_timeout(self.response_timeout)
+                    .response_timeout(self.response_timeout)
+                    .build()?;
+                let conn = client.get_async_connection().await?;
+                (
+                    Conn::Cluster(conn.clone()),
+                    Subscriber::Cluster(conn, received),
+                    true,
+                )
+            }
+        };
         let core = Core {
             conn,
+            sharded,
             prefix: self.prefix,
             history: self.history,
             retention_ms: self.retention.map_or(0, |r| r.as_millis().max(1) as u64),
@@ -167,7 +196,7 @@ impl HubBuilder {
         };
         Ok(Hub::start(
             core,
-            self.client,
+            subscriber,
             #[cfg(feature = "kafka")]
             self.archive,
         ))

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -23,7 +22,9 @@ use crate::subscription::{Mailbox, Subscription};
 
 /// What every part of a hub shares.
 pub(crate) struct Core {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: crate::conn::Conn,
+    /// `SPUBLISH` / `SSUBSCRIBE` (cluster) instead of `PUBLISH` / `SUBSCRIBE`.
+    pub(crate) sharded: bool,
     pub(crate) prefix: String,
     pub(crate) history: usize,
     pub(crate) retention_ms: u64,
@@ -72,16 +73,30 @@ impl Hub {
     /// Starts configuring a hub on this Redis (see [`HubBuilder`] for the
     /// defaults).
     pub fn builder(client: redis::Client) -> HubBuilder {
-        HubBuilder::new(client)
+        HubBuilder::new(crate::builder::Source::Single(client))
+    }
+
+    /// Starts configuring a hub on a Redis Cluster (Redis 7+), given some of
+    /// its nodes' URLs. Rooms use sharded pub/sub (`SPUBLISH` /
+    /// `SSUBSCRIBE`): a room's messages stay on the shard that owns the
+    /// room's slot instead of being broadcast to every node.
+    pub fn cluster_builder<I, T>(nodes: I) -> HubBuilder
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        HubBuilder::new(crate::builder::Source::Cluster(
+            nodes.into_iter().map(Into::into).collect(),
+        ))
     }
 
     pub(crate) fn start(
         core: Core,
-        client: redis::Client,
+        subscriber: crate::router::Subscriber,
         #[cfg(feature = "kafka")] archive: Option<crate::archive::KafkaArchive>,
     ) -> Self {
         let core = Arc::new(core);
-        let router = Router::start(core.clone(), client);
+        let router = Router::start(core.clone(), subscriber);
         Self {
             inner: Arc::new(Inner {
                 _stop: core.stop.clone().drop_guard(),
@@ -138,6 +153,7 @@ impl Hub {
             .arg(core.history)
             .arg(&payload)
             .arg(core.retention_ms)
+            .arg(if core.sharded { "SPUBLISH" } else { "PUBLISH" })
             .invoke_async(&mut conn)
             .await;
         let (offset, epoch) = published.inspect_err(|_| bump(&core.counters.publish_errors))?;

@@ -43,6 +43,8 @@
 //!   ([`Hub::recover`]), or told plainly that history no longer reaches back
 //!   ([`Recovery::Incomplete`]).
 //! - **Slow consumers cost only themselves** ([`SlowConsumer`]).
+//! - **Redis Cluster**: [`Hub::cluster_builder`] uses sharded pub/sub
+//!   (`SPUBLISH` / `SSUBSCRIBE`), every key of a room in one slot.
 //! - **Presence** with heartbeats ([`Presence`]).
 //! - **Archive** to Kafka and from there to PostgreSQL (feature `kafka`,
 //!   module [`archive`]), and a **WebSocket adapter** for axum (feature
@@ -54,6 +56,7 @@
 #[cfg(feature = "kafka")]
 pub mod archive;
 mod builder;
+mod conn;
 mod envelope;
 mod error;
 mod hub;

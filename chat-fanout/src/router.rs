@@ -51,6 +51,18 @@ struct RoomEntry {
     refs: usize,
 }
 
+/// Where the router's subscriptions live.
+pub(crate) enum Subscriber {
+    /// A dedicated pub/sub connection (`SUBSCRIBE`), reconnected by the router.
+    Single(redis::Client),
+    /// The cluster connection (`SSUBSCRIBE`, RESP3 pushes); redis-rs
+    /// re-subscribes after reconnections and topology changes.
+    Cluster(
+        redis::cluster_async::ClusterConnection,
+        mpsc::UnboundedReceiver<redis::PushInfo>,
+    ),
+}
+
 /// The rooms of one hub and the handle of its connection task.
 pub(crate) struct Router {
     core: Arc<Core>,
@@ -73,7 +85,7 @@ impl Drop for RoomGuard {
 
 impl Router {
     /// Starts the connection task (it runs until the core's stop token).
-    pub(crate) fn start(core: Arc<Core>, client: redis::Client) -> Arc<Self> {
+    pub(crate) fn start(core: Arc<Core>, subscriber: Subscriber) -> Arc<Self> {
         let (commands, receiver) = mpsc::unbounded_channel();
         let router = Arc::new(Self {
             core: core.clone(),
@@ -81,7 +93,14 @@ impl Router {
             commands,
             connected: watch::channel(false).0,
         });
-        tokio::spawn(connection_task(router.clone(), client, receiver));
+        match subscriber {
+            Subscriber::Single(client) => {
+                tokio::spawn(connection_task(router.clone(), client, receiver));
+            }
+            Subscriber::Cluster(conn, pushes) => {
+                tokio::spawn(cluster_task(router.clone(), conn, pushes, receiver));
+            }
+        }
         router
     }
 
@@ -190,11 +209,14 @@ impl Router {
     }
 
     fn route(&self, message: &redis::Msg) {
-        let Some(room) = RoomKeys::room_of_channel(&self.core.prefix, message.get_channel_name())
-        else {
+        self.route_frame(message.get_channel_name(), message.get_payload_bytes());
+    }
+
+    fn route_frame(&self, channel: &str, frame: &[u8]) {
+        let Some(room) = RoomKeys::room_of_channel(&self.core.prefix, channel) else {
             return;
         };
-        let Some(raw) = RawEnvelope::parse_frame(message.get_payload_bytes()) else {
+        let Some(raw) = RawEnvelope::parse_frame(frame) else {
             tracing::warn!(room, "ignoring a malformed message on the room's channel");
             return;
         };
@@ -301,5 +323,87 @@ async fn connection_task(
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+    }
+}
+
+fn bulk(value: Option<&redis::Value>) -> Option<&[u8]> {
+    match value {
+        Some(redis::Value::BulkString(bytes)) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// The router on a Redis Cluster: sharded subscriptions on the cluster
+/// connection, messages as RESP3 pushes. redis-rs re-subscribes every
+/// channel after a node's connection is re-established (or the slot moved);
+/// each re-subscription confirmation makes the room catch up from history.
+async fn cluster_task(
+    router: Arc<Router>,
+    mut conn: redis::cluster_async::ClusterConnection,
+    mut pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let stop = router.core.stop.clone();
+    let timeout = router.core.response_timeout.max(Duration::from_millis(500));
+    let prefix = router.core.prefix.clone();
+    let channel = |room: &str| RoomKeys::new(&prefix, room).channel;
+    router.connected.send_replace(true);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Subscribe { room, reply }) => {
+                    if !router.lock().contains_key(&room) {
+                        let _ = reply.send(Ok(()));
+                        continue;
+                    }
+                    let result = match tokio::time::timeout(timeout, conn.ssubscribe(channel(&room))).await {
+                        Ok(result) => result,
+                        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "SSUBSCRIBE timed out",
+                        ))),
+                    };
+                    if result.is_ok() {
+                        router.tell(&room, Control::Subscribed);
+                    }
+                    let _ = reply.send(result);
+                }
+                Some(Command::Unsubscribe { room }) => {
+                    if !router.lock().contains_key(&room) {
+                        let _ = tokio::time::timeout(timeout, conn.sunsubscribe(channel(&room))).await;
+                    }
+                }
+            },
+            push = pushes.recv() => {
+                let Some(push) = push else { return };
+                match push.kind {
+                    redis::PushKind::SMessage | redis::PushKind::Message => {
+                        if let (Some(name), Some(frame)) = (bulk(push.data.first()), bulk(push.data.get(1)))
+                            && let Ok(name) = std::str::from_utf8(name)
+                        {
+                            router.route_frame(name, frame);
+                        }
+                    }
+                    redis::PushKind::SSubscribe => {
+                        // Our own confirmation, or a re-subscription after a
+                        // reconnection: catching up is harmless in the first
+                        // case and required in the second.
+                        if let Some(name) = bulk(push.data.first())
+                            && let Ok(name) = std::str::from_utf8(name)
+                            && let Some(room) = RoomKeys::room_of_channel(&router.core.prefix, name)
+                        {
+                            router.tell(room, Control::Resubscribed);
+                        }
+                    }
+                    redis::PushKind::Disconnection => {
+                        bump(&router.core.counters.resubscribes);
+                        tracing::warn!("a cluster node's connection dropped; redis-rs re-subscribes");
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 }
