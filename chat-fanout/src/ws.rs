@@ -18,7 +18,9 @@
 //!    for longer than `ping_interval + pong_timeout` is dropped.
 //! 5. **Revocation.** Given a stream of [`Revoked`] events (for instance
 //!    session-store's revocation subscription, mapped), every socket of a
-//!    revoked session is closed at once with code 4001.
+//!    revoked session is closed at once with code 4001. When revocations may
+//!    have been missed ([`Revoked::Recheck`]), every socket is re-checked
+//!    with the [`verify`](WsBridge::verify) hook.
 //!
 //! Frames sent to the client (JSON text):
 //!
@@ -60,9 +62,18 @@
 //!             user_id: r.user_id,
 //!             session_ids: r.session_ids,
 //!         }),
-//!         _ => None,
+//!         // Revocations may have been missed while it reconnected.
+//!         session_store::RevocationEvent::Resubscribed => Some(Revoked::Recheck),
 //!     }
-//! }));
+//! }))
+//! .verify(move |identity| {
+//!     let store = store.clone();
+//!     async move {
+//!         let Some(id) = identity.session_id.and_then(|id| id.parse().ok()) else { return true };
+//!         // Keep the socket if Redis cannot answer; close it if the session is gone.
+//!         !matches!(store.user_of(&id).await, Ok(None))
+//!     }
+//! });
 //! let app: axum::Router = bridge.router("/ws");
 //! # let _ = app; Ok(())
 //! # }
@@ -115,11 +126,16 @@ pub enum Revoked {
     },
     /// Every socket of the user.
     User(String),
+    /// Revocations may have been missed (the revocation subscription was
+    /// re-established): every socket is re-checked with the
+    /// [`verify`](WsBridge::verify) hook, if one is set.
+    Recheck,
 }
 
 impl Revoked {
     fn matches(&self, identity: &Identity) -> bool {
         match self {
+            Revoked::Recheck => false,
             Revoked::User(user) => *user == identity.user_id,
             Revoked::Sessions {
                 user_id,
@@ -138,6 +154,8 @@ impl Revoked {
 type AuthFuture = Pin<Box<dyn Future<Output = Result<Identity, StatusCode>> + Send>>;
 type Auth = Arc<dyn Fn(HeaderMap, String) -> AuthFuture + Send + Sync>;
 type Inbound = Arc<dyn Fn(&Identity, &str, Value) -> Option<Value> + Send + Sync>;
+type VerifyFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
+type Verify = Arc<dyn Fn(Identity) -> VerifyFuture + Send + Sync>;
 
 /// Bridges WebSockets to a hub's rooms (see the [module docs](self)).
 #[derive(Clone)]
@@ -145,6 +163,7 @@ pub struct WsBridge {
     hub: Hub,
     auth: Auth,
     inbound: Inbound,
+    verify: Option<Verify>,
     revocations: broadcast::Sender<Revoked>,
     ping_interval: Duration,
     pong_timeout: Duration,
@@ -201,6 +220,7 @@ impl WsBridge {
             inbound: Arc::new(|identity, _room, body| {
                 Some(serde_json::json!({ "from": identity.user_id, "body": body }))
             }),
+            verify: None,
             revocations: broadcast::channel(1024).0,
             ping_interval: Duration::from_secs(20),
             pong_timeout: Duration::from_secs(10),
@@ -214,6 +234,18 @@ impl WsBridge {
         F: Fn(&Identity, &str, Value) -> Option<Value> + Send + Sync + 'static,
     {
         self.inbound = Arc::new(inbound);
+        self
+    }
+
+    /// Whether an open socket's identity is still valid (for instance: its
+    /// session still exists), asked for every socket on
+    /// [`Revoked::Recheck`]; `false` closes the socket with 4001.
+    pub fn verify<F, Fut>(mut self, verify: F) -> Self
+    where
+        F: Fn(Identity) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.verify = Some(Arc::new(move |identity| Box::pin(verify(identity))));
         self
     }
 
@@ -441,6 +473,14 @@ async fn serve(
                 Ok(event) if event.matches(&identity) => {
                     let _ = out.send(close(CLOSE_REVOKED, "session revoked")).await;
                     return;
+                }
+                Ok(Revoked::Recheck) => {
+                    if let Some(verify) = &bridge.verify
+                        && !verify(identity.clone()).await
+                    {
+                        let _ = out.send(close(CLOSE_REVOKED, "session revoked")).await;
+                        return;
+                    }
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -25,22 +25,37 @@ struct App {
 }
 
 async fn app(server: &testkit::RedisServer, keepalive: Duration) -> App {
+    app_with(server, keepalive, None).await
+}
+
+/// With `injected`, the bridge hears only those events (as if it had
+/// missed every revocation), and verifies sockets on `Recheck`.
+async fn app_with(
+    server: &testkit::RedisServer,
+    keepalive: Duration,
+    injected: Option<tokio::sync::mpsc::UnboundedReceiver<Revoked>>,
+) -> App {
     let hub = Hub::builder(server.client()).build().await.unwrap();
     let store = RedisStore::builder(server.client()).build().unwrap();
     let sessions = store.clone();
-    let revocations = store
-        .revocations()
-        .await
-        .unwrap()
-        .filter_map(|event| async move {
-            match event {
-                RevocationEvent::Revoked(revocation) => Some(Revoked::Sessions {
-                    user_id: revocation.user_id,
-                    session_ids: revocation.session_ids,
-                }),
-                RevocationEvent::Resubscribed => None,
-            }
-        });
+    let revocations = match injected {
+        Some(mut injected) => futures::stream::poll_fn(move |cx| injected.poll_recv(cx)).boxed(),
+        None => store
+            .revocations()
+            .await
+            .unwrap()
+            .filter_map(|event| async move {
+                match event {
+                    RevocationEvent::Revoked(revocation) => Some(Revoked::Sessions {
+                        user_id: revocation.user_id,
+                        session_ids: revocation.session_ids,
+                    }),
+                    RevocationEvent::Resubscribed => Some(Revoked::Recheck),
+                }
+            })
+            .boxed(),
+    };
+    let verifier = store.clone();
     let bridge = WsBridge::new(hub.clone(), move |headers, _room| {
         let sessions = sessions.clone();
         async move {
@@ -61,7 +76,16 @@ async fn app(server: &testkit::RedisServer, keepalive: Duration) -> App {
         }
     })
     .keepalive(keepalive, keepalive)
-    .revocations(revocations);
+    .revocations(revocations)
+    .verify(move |identity| {
+        let store = verifier.clone();
+        async move {
+            let Some(id) = identity.session_id.and_then(|id| id.parse::<Id>().ok()) else {
+                return true;
+            };
+            !matches!(store.user_of(&id).await, Ok(None))
+        }
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router: axum::Router = bridge.router("/ws");
@@ -238,4 +262,39 @@ async fn a_silent_client_is_dropped_by_the_keepalive() {
     // Not reading means not answering pings: the client is silent.
     tokio::time::sleep(Duration::from_millis(600)).await; // the silence under test
     assert_eq!(close_code(&mut socket).await, 1001);
+}
+
+#[tokio::test]
+async fn after_missed_revocations_a_recheck_closes_the_sockets_of_ended_sessions() {
+    let server = testkit::redis().await;
+    let (inject, injected) = tokio::sync::mpsc::unbounded_channel();
+    let app = app_with(&server, Duration::from_secs(20), Some(injected)).await;
+    let (ann, bob) = (
+        login(&app.store, "ann").await,
+        login(&app.store, "bob").await,
+    );
+    let mut ann_socket = connect(&app, Some(&ann), "room=room:4").await.unwrap();
+    let mut bob_socket = connect(&app, Some(&bob), "room=room:4").await.unwrap();
+    assert_eq!(frame(&mut ann_socket).await["type"], "live");
+    assert_eq!(frame(&mut bob_socket).await["type"], "live");
+
+    // The bridge does not hear this revocation (as if its subscription was down)...
+    assert_eq!(app.store.revoke_all("ann").await.unwrap(), 1);
+    app.hub.publish("room:4", &json!({ "n": 1 })).await.unwrap();
+    assert_eq!(
+        frame(&mut ann_socket).await["offset"],
+        1,
+        "ann's socket is still open"
+    );
+
+    // ...until it is told to re-check.
+    inject.send(Revoked::Recheck).unwrap();
+    assert_eq!(close_code(&mut ann_socket).await, CLOSE_REVOKED);
+    app.hub.publish("room:4", &json!({ "n": 2 })).await.unwrap();
+    assert_eq!(frame(&mut bob_socket).await["offset"], 1);
+    assert_eq!(
+        frame(&mut bob_socket).await["offset"],
+        2,
+        "bob's session is live: kept"
+    );
 }
