@@ -64,15 +64,6 @@ pub async fn load(redis: &ConnectionManager, item_id: i64, units: i32) -> redis:
     redis.clone().set::<_, _, ()>(key(item_id), units).await
 }
 
-/// Loads the counter from the database's figure unless already loaded.
-pub async fn load_if_missing(
-    redis: &ConnectionManager,
-    item_id: i64,
-    units: i32,
-) -> redis::RedisResult<()> {
-    redis.clone().set_nx::<_, _, ()>(key(item_id), units).await
-}
-
 /// Units left in Redis, if loaded.
 pub async fn remaining(redis: &ConnectionManager, item_id: i64) -> redis::RedisResult<Option<i64>> {
     redis.clone().get(key(item_id)).await

@@ -238,3 +238,31 @@ async fn the_catalog_answers_in_the_envelope() {
     assert_eq!(list["data"][0]["id"], json!(lamp));
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lost_stock_counter_is_refused_not_rebuilt() {
+    let services = Services::start().await;
+    for strategy in [Strategy::Lua, Strategy::LuaMq] {
+        let (running, api) = start(&services, strategy).await;
+        let lamp = item(&running, 5, ItemKind::General, None).await;
+        // Redis lost the counter (a restart without persistence, say).
+        let _: () =
+            redis::AsyncCommands::del(&mut running.redis.clone(), live_commerce::stock::key(lamp))
+                .await
+                .unwrap();
+        let order = json!({"itemId": lamp, "count": 1}).to_string();
+        assert_error(
+            &api.order(Some("u1"), &order).await,
+            503,
+            "STOCK_NOT_LOADED",
+        );
+        let (_, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+        assert_eq!(stock["data"]["stock"], json!(5), "{strategy}");
+        assert_eq!(
+            stock["data"]["reservable"],
+            json!(null),
+            "{strategy}: not rebuilt"
+        );
+        running.shutdown().await;
+    }
+}

@@ -28,30 +28,31 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
     Ok(OrderStatus::Confirmed)
 }
 
-/// Takes the purchase's units from the Redis counter (loading it from the
-/// database first if needed), or answers `409`.
+/// Takes the purchase's units from the Redis counter, or answers `409`.
+///
+/// A counter that is not loaded is not rebuilt from the database here: the
+/// database lags the counter (by the transactions in flight, and for
+/// `lua-mq` by the whole queue), so a rebuilt counter could sell units twice.
+/// The buyer gets `503 STOCK_NOT_LOADED` and an operator reloads it.
 pub(super) async fn reserve(state: &AppState, purchase: &Purchase) -> Result<(), ApiError> {
-    for _ in 0..2 {
-        match stock::reserve(&state.redis, purchase.item_id, purchase.count).await? {
-            Reservation::Taken { .. } => return Ok(()),
-            Reservation::Insufficient => {
-                let left = stock::remaining(&state.redis, purchase.item_id)
-                    .await?
-                    .unwrap_or(0);
-                return Err(orders::insufficient(left, purchase.count));
-            }
-            Reservation::NotLoaded => {
-                let units = crate::catalog::db_stock(&state.pool, purchase.item_id)
-                    .await?
-                    .unwrap_or(0);
-                stock::load_if_missing(&state.redis, purchase.item_id, units).await?;
-            }
+    match stock::reserve(&state.redis, purchase.item_id, purchase.count).await? {
+        Reservation::Taken { .. } => Ok(()),
+        Reservation::Insufficient => {
+            let left = stock::remaining(&state.redis, purchase.item_id)
+                .await?
+                .unwrap_or(0);
+            Err(orders::insufficient(left, purchase.count))
         }
+        Reservation::NotLoaded => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "STOCK_NOT_LOADED",
+            format!(
+                "the stock counter of item {} is not loaded; it cannot be rebuilt safely \
+                 while orders may be in flight",
+                purchase.item_id
+            ),
+        )),
     }
-    Err(ApiError::unavailable(
-        "the stock counter",
-        "could not be loaded",
-    ))
 }
 
 /// Returns a reservation's units after its order could not be recorded.
