@@ -10,9 +10,10 @@
 //!   offset jumped (a message was lost on the wire, the router could not
 //!   hand it over, or the connection was re-established).
 //!
-//! After a reconnection the worker also reads history up to the room's head
-//! at once: nothing may have been published since, so no jump would reveal
-//! the loss.
+//! After a reconnection, and after the router had to drop a message it could
+//! not hand over, the worker also reads history up to the room's head at
+//! once: nothing may be published after the lost message, so no jump would
+//! reveal the loss.
 //!
 //! If history cannot fill a gap (trimmed, or a new epoch), strict
 //! subscribers (`Disconnect`, `Block`) are closed with
@@ -24,6 +25,7 @@
 //! the live feed when it has caught up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -46,6 +48,8 @@ pub(crate) enum Control {
     Subscribed,
     /// The connection was re-established: catch up from history.
     Resubscribed,
+    /// The router could not hand over a message: catch up from history.
+    CatchUp,
     /// A `Block` subscriber has caught up to `last`.
     CaughtUp { id: u64, last: u64 },
     /// The last local subscriber left.
@@ -61,6 +65,7 @@ pub(crate) struct RoomWorker {
     core: Arc<Core>,
     room: String,
     report: mpsc::UnboundedSender<Control>,
+    overflowed: Arc<AtomicBool>,
     last: u64,
     epoch: Arc<str>,
     initialized: bool,
@@ -73,11 +78,13 @@ impl RoomWorker {
         core: Arc<Core>,
         room: String,
         report: mpsc::UnboundedSender<Control>,
+        overflowed: Arc<AtomicBool>,
     ) -> Self {
         Self {
             core,
             room,
             report,
+            overflowed,
             last: 0,
             epoch: Arc::from(""),
             initialized: false,
@@ -123,6 +130,13 @@ impl RoomWorker {
                                 return;
                             }
                         } else if !self.fill(u64::MAX).await {
+                            return;
+                        }
+                    }
+                    Some(Control::CatchUp) => {
+                        // Cleared first: an overflow during the fill asks again.
+                        self.overflowed.store(false, Ordering::SeqCst);
+                        if self.initialized && !self.fill(u64::MAX).await {
                             return;
                         }
                     }

@@ -19,6 +19,7 @@
 //! never reached this connection.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ enum Command {
 struct RoomEntry {
     input: mpsc::Sender<Arc<RawEnvelope>>,
     control: mpsc::UnboundedSender<Control>,
+    /// Set when a message could not be handed over and the worker has not
+    /// caught up since (one `CatchUp` in flight at a time).
+    overflowed: Arc<AtomicBool>,
     refs: usize,
 }
 
@@ -135,14 +139,20 @@ impl Router {
                 None => {
                     let (input, input_rx) = mpsc::channel(self.core.room_buffer);
                     let (control, control_rx) = mpsc::unbounded_channel();
-                    let worker =
-                        RoomWorker::new(self.core.clone(), room.to_string(), control.clone());
+                    let overflowed = Arc::new(AtomicBool::new(false));
+                    let worker = RoomWorker::new(
+                        self.core.clone(),
+                        room.to_string(),
+                        control.clone(),
+                        overflowed.clone(),
+                    );
                     tokio::spawn(worker.run(input_rx, control_rx));
                     rooms.insert(
                         room.to_string(),
                         RoomEntry {
                             input,
                             control: control.clone(),
+                            overflowed,
                             refs: 1,
                         },
                     );
@@ -225,6 +235,11 @@ impl Router {
             && let Err(mpsc::error::TrySendError::Full(_)) = entry.input.try_send(Arc::new(raw))
         {
             bump(&self.core.counters.router_overflow);
+            // The dropped message may be the last one for a while: tell the
+            // worker to read history now rather than wait for the next jump.
+            if !entry.overflowed.swap(true, Ordering::SeqCst) {
+                let _ = entry.control.send(Control::CatchUp);
+            }
         }
     }
 }
