@@ -14,7 +14,7 @@ use crate::router::Subscriber;
 use crate::stats::Counters;
 
 pub(crate) enum Source {
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     Cluster(Vec<String>),
 }
 
@@ -24,6 +24,7 @@ pub struct HubBuilder {
     source: Source,
     prefix: String,
     history: usize,
+    durable_archive: bool,
     retention: Option<Duration>,
     page_size: usize,
     room_buffer: usize,
@@ -51,6 +52,7 @@ impl HubBuilder {
             source,
             prefix: "chat".into(),
             history: 1_000,
+            durable_archive: false,
             retention: None,
             page_size: 500,
             room_buffer: 4_096,
@@ -133,7 +135,27 @@ impl HubBuilder {
         self
     }
 
-    /// Also writes every published message to Kafka.
+    /// Records every room that receives a message, in the publish script's
+    /// atomic step, so that an [`ArchiveRelay`](crate::archive::ArchiveRelay)
+    /// archives it from the room's stream: the crash-safe archive, and the
+    /// recommended one (default: off; single Redis endpoint only, not with
+    /// [`Hub::cluster_builder`]). `publish` does not wait for the archive.
+    ///
+    /// Use the same [`prefix`](HubBuilder::prefix) on the relay, and a
+    /// `history` long enough to cover the relay's worst outage: what is
+    /// trimmed before the relay reads it is reported as an
+    /// [`ArchiveGap`](crate::archive::ArchiveGap), not archived.
+    #[cfg(feature = "kafka")]
+    pub fn durable_archive(mut self) -> Self {
+        self.durable_archive = true;
+        self
+    }
+
+    /// Also hands every published message to an in-process Kafka producer
+    /// after the publish script: lower latency to Kafka, but **best effort**
+    /// — a message enqueued but not yet acknowledged is lost from the
+    /// archive if the process dies. Prefer [`durable_archive`](HubBuilder::durable_archive)
+    /// with an [`ArchiveRelay`](crate::archive::ArchiveRelay).
     #[cfg(feature = "kafka")]
     pub fn archive(mut self, archive: crate::archive::KafkaArchive) -> Self {
         self.archive = Some(archive);
@@ -152,6 +174,12 @@ impl HubBuilder {
                 self.prefix
             )));
         }
+        if self.durable_archive && matches!(self.source, Source::Cluster(_)) {
+            return Err(Error::Config(
+                "durable_archive needs a single Redis endpoint (its pending-rooms set spans slots)"
+                    .into(),
+            ));
+        }
         let (conn, subscriber, sharded) = match self.source {
             Source::Single(client) => {
                 let config = ConnectionManagerConfig::new()
@@ -159,7 +187,7 @@ impl HubBuilder {
                     .set_response_timeout(Some(self.response_timeout))
                     .set_number_of_retries(2)
                     .set_max_delay(Duration::from_secs(1));
-                let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+                let conn = ConnectionManager::new_with_config((*client).clone(), config).await?;
                 (Conn::Single(conn), Subscriber::Single(client), false)
             }
             Source::Cluster(nodes) => {
@@ -183,6 +211,7 @@ impl HubBuilder {
             sharded,
             prefix: self.prefix,
             history: self.history,
+            durable_archive: self.durable_archive,
             retention_ms: self.retention.map_or(0, |r| r.as_millis().max(1) as u64),
             page_size: self.page_size,
             room_buffer: self.room_buffer,

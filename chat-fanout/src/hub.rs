@@ -27,6 +27,8 @@ pub(crate) struct Core {
     pub(crate) sharded: bool,
     pub(crate) prefix: String,
     pub(crate) history: usize,
+    /// The publish script records each room for an archive relay.
+    pub(crate) durable_archive: bool,
     pub(crate) retention_ms: u64,
     pub(crate) page_size: usize,
     pub(crate) room_buffer: usize,
@@ -73,7 +75,7 @@ impl Hub {
     /// Starts configuring a hub on this Redis (see [`HubBuilder`] for the
     /// defaults).
     pub fn builder(client: redis::Client) -> HubBuilder {
-        HubBuilder::new(crate::builder::Source::Single(client))
+        HubBuilder::new(crate::builder::Source::Single(Box::new(client)))
     }
 
     /// Starts configuring a hub on a Redis Cluster (Redis 7+), given some of
@@ -116,8 +118,12 @@ impl Hub {
     ///
     /// One script numbers the message, appends it to the room's history
     /// (trimmed to about `history` messages) and publishes it, so every
-    /// subscriber on every instance sees it at that offset. With an archive
-    /// configured, the message is then handed to Kafka (see
+    /// subscriber on every instance sees it at that offset. With
+    /// [`HubBuilder::durable_archive`], the same script records the room for
+    /// an [`ArchiveRelay`](crate::archive::ArchiveRelay), which archives it
+    /// from the stream (crash-safe; `publish` never waits for Kafka). With
+    /// the best-effort [`HubBuilder::archive`], the message is then handed to
+    /// an in-process Kafka producer (see
     /// [`KafkaArchive`](crate::archive::KafkaArchive)).
     pub async fn publish<T: Serialize + ?Sized>(&self, room: &str, message: &T) -> Result<u64> {
         self.publish_position(room, message)
@@ -144,7 +150,8 @@ impl Hub {
         let core = &self.inner.core;
         let keys = RoomKeys::new(&core.prefix, room);
         let mut conn = core.conn.clone();
-        let published: redis::RedisResult<(u64, String)> = scripts::PUBLISH
+        let mut invocation = scripts::PUBLISH.prepare_invoke();
+        invocation
             .key(&keys.offset)
             .key(&keys.epoch)
             .key(&keys.stream)
@@ -154,8 +161,14 @@ impl Hub {
             .arg(&payload)
             .arg(core.retention_ms)
             .arg(if core.sharded { "SPUBLISH" } else { "PUBLISH" })
-            .invoke_async(&mut conn)
-            .await;
+            .arg(room);
+        if core.durable_archive {
+            invocation
+                .key(&keys.archive)
+                .key(crate::keys::archive_pending(&core.prefix))
+                .key(&keys.archive_gaps);
+        }
+        let published: redis::RedisResult<(u64, String)> = invocation.invoke_async(&mut conn).await;
         let (offset, epoch) = published.inspect_err(|_| bump(&core.counters.publish_errors))?;
         bump(&core.counters.published);
         #[cfg(feature = "kafka")]

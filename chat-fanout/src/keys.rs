@@ -9,6 +9,10 @@
 //! | `{prefix}:{room}:epoch` | the epoch of the room's history |
 //! | `{prefix}:{room}:stream` | the history: entry id `<offset>-0`, field `p` = payload |
 //! | `{prefix}:{room}:presence` | members, scored by heartbeat expiry (ms) |
+//! | `{prefix}:{room}:archive` | archive record: checkpoint `epoch`, `offset`, and the `head` published |
+//! | `{prefix}:{room}:archive:lease` | the archive relay holding the room (`SET NX PX`) |
+//! | `{prefix}:{room}:archive:gaps` | ranges an epoch change left unarchived (`<epoch> <from> <to>`) |
+//! | `{prefix}:archive:pending` | set of rooms with messages not archived yet |
 //! | channel `{prefix}:{room}` | `<offset> <epoch> <payload>` of each message |
 
 use crate::error::{Error, Result};
@@ -20,7 +24,15 @@ pub(crate) struct RoomKeys {
     pub(crate) epoch: String,
     pub(crate) stream: String,
     pub(crate) presence: String,
+    pub(crate) archive: String,
+    pub(crate) archive_lease: String,
+    pub(crate) archive_gaps: String,
     pub(crate) channel: String,
+}
+
+/// The set of rooms with messages the archive relay has not archived yet.
+pub(crate) fn archive_pending(prefix: &str) -> String {
+    format!("{prefix}:archive:pending")
 }
 
 /// Rejects room names that would break the key layout or the wire format.
@@ -39,6 +51,9 @@ impl RoomKeys {
             epoch: format!("{base}:epoch"),
             stream: format!("{base}:stream"),
             presence: format!("{base}:presence"),
+            archive: format!("{base}:archive"),
+            archive_lease: format!("{base}:archive:lease"),
+            archive_gaps: format!("{base}:archive:gaps"),
             channel: base,
         }
     }

@@ -58,7 +58,7 @@ struct RoomEntry {
 /// Where the router's subscriptions live.
 pub(crate) enum Subscriber {
     /// A dedicated pub/sub connection (`SUBSCRIBE`), reconnected by the router.
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     /// The cluster connection (`SSUBSCRIBE`, RESP3 pushes); redis-rs
     /// re-subscribes after reconnections and topology changes.
     Cluster(
@@ -99,7 +99,7 @@ impl Router {
         });
         match subscriber {
             Subscriber::Single(client) => {
-                tokio::spawn(connection_task(router.clone(), client, receiver));
+                tokio::spawn(connection_task(router.clone(), *client, receiver));
             }
             Subscriber::Cluster(conn, pushes) => {
                 tokio::spawn(cluster_task(router.clone(), conn, pushes, receiver));

@@ -16,3 +16,7 @@ script!(PUBLISH, "publish.lua");
 script!(RECOVER, "recover.lua");
 script!(PRESENCE_JOIN, "presence_join.lua");
 script!(PRESENCE_SWEEP, "presence_sweep.lua");
+#[cfg(feature = "kafka")]
+script!(ARCHIVE_READ, "archive_read.lua");
+#[cfg(feature = "kafka")]
+script!(ARCHIVE_COMMIT, "archive_commit.lua");

@@ -1,11 +1,11 @@
 //! The originals' experiment: a burst of 100,000 messages across 10 rooms.
 //! Realtime subscribers on another hub get all of them, in order, and the
-//! Kafka → PostgreSQL archive ends with 100,000 rows, none missing, each
-//! room's offsets matching its publish order.
+//! archive (Redis streams → relay → Kafka → PostgreSQL) ends with 100,000
+//! rows, none missing, each room's offsets matching its publish order.
 
 use std::time::Duration;
 
-use chat_fanout::archive::{ArchivedMessage, KafkaArchive, PgArchive};
+use chat_fanout::archive::{ArchiveRelay, ArchivedMessage, PgArchive};
 use chat_fanout::{Hub, SubscribeOptions};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -29,10 +29,9 @@ async fn a_burst_of_100_000_messages_reaches_every_subscriber_and_the_archive() 
     let topic = kafka.create_topic("chat", 4).await.unwrap();
     let db = testkit::postgres().await;
 
-    let archive = KafkaArchive::new(kafka.client_config(), &topic).unwrap();
     let a = Hub::builder(redis.client())
         .history(20_000)
-        .archive(archive)
+        .durable_archive()
         .build()
         .await
         .unwrap();
@@ -42,10 +41,22 @@ async fn a_burst_of_100_000_messages_reaches_every_subscriber_and_the_archive() 
         .await
         .unwrap();
 
+    // The relay: the rooms' Redis streams → Kafka, acknowledged before each
+    // checkpoint.
+    let relay = ArchiveRelay::builder(redis.client(), kafka.client_config(), &topic)
+        .build()
+        .await
+        .unwrap();
+    let mut gaps = relay.gaps();
+    let stop = CancellationToken::new();
+    let relaying = tokio::spawn({
+        let (relay, stop) = (relay.clone(), stop.clone());
+        async move { relay.run(stop).await }
+    });
+
     // The archive worker: Kafka → PostgreSQL.
     let pg = PgArchive::new(db.pool().await);
     pg.migrate().await.unwrap();
-    let stop = CancellationToken::new();
     let mut consumer = kafka.client_config();
     consumer.set("group.id", kafka.name("archiver"));
     let archiver = tokio::spawn({
@@ -105,9 +116,25 @@ async fn a_burst_of_100_000_messages_reaches_every_subscriber_and_the_archive() 
     assert_eq!(b.stats().delivered, ROOMS * PER_ROOM);
     assert_eq!(b.stats().disconnected_slow, 0);
 
-    a.flush_archive(DEADLINE).await.unwrap();
-    assert_eq!(a.stats().archived, ROOMS * PER_ROOM);
-    assert_eq!(a.stats().archive_errors, 0);
+    testkit::wait::until(DEADLINE, "the relay to archive every room", || async {
+        relay.pending_rooms().await.unwrap() == 0
+    })
+    .await;
+    for room in 0..ROOMS {
+        let checkpoint = relay.checkpoint(&format!("live:{room}")).await.unwrap();
+        assert_eq!(
+            checkpoint.offset, PER_ROOM,
+            "room {room} archived to its head"
+        );
+    }
+    let relayed = relay.stats();
+    assert_eq!(
+        relayed.archived,
+        ROOMS * PER_ROOM,
+        "each message produced once"
+    );
+    assert_eq!((relayed.gaps, relayed.errors), (0, 0));
+    assert!(gaps.try_recv().is_err(), "no gap reported");
 
     let pool = db.pool().await;
     testkit::wait::until(DEADLINE, "the archive to hold 100,000 rows", || async {
@@ -119,6 +146,7 @@ async fn a_burst_of_100_000_messages_reaches_every_subscriber_and_the_archive() 
     })
     .await;
     stop.cancel();
+    relaying.await.unwrap().unwrap();
     let written = archiver.await.unwrap().unwrap();
     assert_eq!(written, ROOMS * PER_ROOM);
 

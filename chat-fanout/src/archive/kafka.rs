@@ -12,6 +12,22 @@ use crate::envelope::RawEnvelope;
 use crate::error::{Error, Result};
 use crate::stats::{Counters, bump};
 
+/// Applies the archive's producer settings unless `config` sets them:
+/// `enable.idempotence=true` (retries keep a room's order), `acks=all`,
+/// `linger.ms=5`, `queue.buffering.max.messages=200000`.
+pub(crate) fn safe_producer_config(config: &mut ClientConfig) {
+    for (key, value) in [
+        ("enable.idempotence", "true"),
+        ("acks", "all"),
+        ("linger.ms", "5"),
+        ("queue.buffering.max.messages", "200000"),
+    ] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
+}
+
 /// Counts deliveries; the counters belong to the hub that owns the sink.
 #[derive(Default)]
 struct Deliveries {
@@ -63,16 +79,7 @@ impl KafkaArchive {
     /// them: `enable.idempotence=true` (retries keep a room's order),
     /// `acks=all`, `linger.ms=5`, `queue.buffering.max.messages=200000`.
     pub fn new(mut config: ClientConfig, topic: impl Into<String>) -> Result<Self> {
-        for (key, value) in [
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("linger.ms", "5"),
-            ("queue.buffering.max.messages", "200000"),
-        ] {
-            if config.get(key).is_none() {
-                config.set(key, value);
-            }
-        }
+        safe_producer_config(&mut config);
         let producer: ThreadedProducer<Deliveries> = config
             .create_with_context(Deliveries::default())
             .map_err(|error| Error::Archive(format!("creating the Kafka producer: {error}")))?;
