@@ -12,7 +12,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        // Under a flash-sale spike a request queues for a connection
+        // rather than failing: a buyer would rather wait than get a 503.
+        .acquire_timeout(Duration::from_secs(30))
         .connect(url)
         .await
         .map_err(|error| anyhow::anyhow!("cannot connect to PostgreSQL: {error}"))?;
