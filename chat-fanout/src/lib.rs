@@ -47,8 +47,10 @@
 //!   (`SPUBLISH` / `SSUBSCRIBE`), every key of a room in one slot.
 //! - **Presence** with heartbeats ([`Presence`]).
 //! - **Archive** to Kafka and from there to PostgreSQL (feature `kafka`,
-//!   module [`archive`]), and a **WebSocket adapter** for axum (feature
-//!   `axum`, module [`ws`]). Both features are on by default;
+//!   module [`archive`]): crash-safe through an
+//!   [`ArchiveRelay`](archive::ArchiveRelay) that tails the rooms' streams
+//!   ([`HubBuilder::durable_archive`]), and a **WebSocket adapter** for axum
+//!   (feature `axum`, module [`ws`]). Both features are on by default;
 //!   `default-features = false` leaves the Redis core alone.
 //!
 //! Design, key layout, guarantees and measurements: `docs/chat-fanout.md`.
