@@ -38,6 +38,7 @@ if not epoch then
   end
   if redis.call('LLEN', KEYS[5]) == 0 then
     redis.call('SREM', KEYS[6], ARGV[6])
+    redis.call('DEL', KEYS[4])
   end
   return 1
 end
@@ -49,6 +50,9 @@ if record[1] ~= epoch or tonumber(record[2] or '0') < offset then
 end
 local head = tonumber(redis.call('GET', KEYS[1]) or '0')
 if head <= offset and redis.call('LLEN', KEYS[5]) == 0 then
+  -- Caught up: the room leaves the pending set and its lease is released,
+  -- so any relay can take it when it gets a new message.
   redis.call('SREM', KEYS[6], ARGV[6])
+  redis.call('DEL', KEYS[4])
 end
 return 1

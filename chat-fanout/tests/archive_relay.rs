@@ -454,3 +454,12 @@ async fn the_best_effort_in_process_sink_delivers_what_it_is_given() {
     assert_eq!(hub.stats().archived, 1_000);
     assert_eq!(hub.stats().archive_errors, 0);
 }
+
+#[tokio::test]
+async fn the_durable_archive_needs_a_single_endpoint() {
+    let refused = Hub::cluster_builder(["redis://127.0.0.1:1"])
+        .durable_archive()
+        .build()
+        .await;
+    assert!(matches!(refused, Err(chat_fanout::Error::Config(_))));
+}

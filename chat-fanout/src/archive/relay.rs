@@ -134,9 +134,12 @@ impl ArchiveRelayBuilder {
     }
 
     /// How long a room's lease lasts without renewal (default 30 s; renewed
-    /// at every batch). When a relay dies, its rooms wait this long for
-    /// another relay (unless it comes back under the same
-    /// [`name`](Self::name)).
+    /// at every batch, released when the room is caught up). When a relay
+    /// dies mid-room, that room waits this long for another relay (unless
+    /// the relay comes back under the same [`name`](Self::name)). Keep it
+    /// above the time Kafka may take to acknowledge a batch: a relay that
+    /// outlives its lease loses the room (its checkpoint does not move) and
+    /// the next holder produces the batch again.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(100));
         self
