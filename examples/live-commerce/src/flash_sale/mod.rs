@@ -98,6 +98,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Runs the experiment and writes the report.
 pub async fn run(config: &Config, options: &FlashSaleOptions) -> anyhow::Result<Report> {
     load::raise_open_file_limit();
+    let machine = report::describe_machine();
     let mut results = Vec::new();
     for &strategy in &options.strategies {
         results.push(run_strategy(config, options, strategy).await?);
@@ -111,6 +112,7 @@ pub async fn run(config: &Config, options: &FlashSaleOptions) -> anyhow::Result<
         results,
         item_detail,
         generated_at: Utc::now(),
+        machine,
     };
     if let Some(dir) = &options.out {
         std::fs::create_dir_all(dir)?;

@@ -132,6 +132,18 @@ pub struct Report {
     pub item_detail: Option<ItemDetailThroughput>,
     /// When it ran.
     pub generated_at: DateTime<Utc>,
+    /// The machine it ran on (CPUs, load average when it started).
+    pub machine: String,
+}
+
+/// CPUs and the 1-minute load average, so a reader can judge the figures.
+pub fn describe_machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    format!("{cpus} CPUs, load average {load} when the run started")
 }
 
 /// The `q` quantile of sorted samples.
@@ -221,9 +233,10 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "Generated {} by `{}`.\n",
+            "Generated {} by `{}` on {} (the services ran on the same machine).\n",
             self.generated_at.format("%Y-%m-%d %H:%M UTC"),
-            self.command
+            self.command,
+            self.machine
         );
         let _ = writeln!(
             out,
