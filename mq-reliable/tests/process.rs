@@ -1,9 +1,9 @@
 //! The consumer as a separate process, killed the hard way (`kill -9`) or
 //! asked to stop (SIGTERM), with its effects in PostgreSQL.
 //!
-//! The scenario tests start this same test binary with `--ignored --exact
-//! worker_process` and the `MQ_WORKER_*` environment set; that test then acts
-//! as the worker.
+//! Each scenario test starts this same test binary again on itself
+//! (`--exact <its name>`) with the `MQ_WORKER_*` environment set; the test
+//! function then acts as the worker instead of the scenario.
 
 mod common;
 
@@ -32,8 +32,12 @@ async fn worker_consumer(mq: &Broker) -> Consumer {
         .expect("worker consumer")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the worker process of the kill -9 and SIGTERM scenarios, which start it"]
+/// Whether this process is a scenario's worker.
+fn is_worker() -> bool {
+    std::env::var_os("MQ_WORKER_MODE").is_some()
+}
+
+/// The worker process of the kill -9 and SIGTERM scenarios.
 async fn worker_process() {
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
     let pool = PgPoolOptions::new()
@@ -151,9 +155,14 @@ impl Scenario {
     }
 
     async fn worker(&self, mode: &str) -> ChildProcess {
+        // The scenario that runs this mode, started again as the worker.
+        let test = match mode {
+            "inbox" => "ten_thousand_messages_through_two_kill_9s_take_effect_exactly_once",
+            _ => "sigterm_under_load_finishes_in_flight_work_and_loses_nothing",
+        };
         let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
         command
-            .args(["--ignored", "--exact", "worker_process", "--nocapture"])
+            .args(["--exact", test, "--nocapture"])
             .env("MQ_WORKER_AMQP_URL", &self.amqp_url)
             .env("MQ_WORKER_DATABASE_URL", &self.db_url)
             .env("MQ_WORKER_MODE", mode);
@@ -185,6 +194,9 @@ impl Scenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_messages_through_two_kill_9s_take_effect_exactly_once() {
+    if is_worker() {
+        return worker_process().await;
+    }
     const N: i64 = 10_000;
     let scenario = Scenario::new().await;
     scenario.publish(N as u64).await;
@@ -233,6 +245,9 @@ async fn ten_thousand_messages_through_two_kill_9s_take_effect_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
+    if is_worker() {
+        return worker_process().await;
+    }
     const N: i64 = 3_000;
     let scenario = Scenario::new().await;
     scenario.publish(N as u64).await;
