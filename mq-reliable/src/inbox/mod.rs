@@ -6,10 +6,10 @@
 //! same [`Message::id`](crate::Message::id) each time. An inbox records the
 //! ids already processed:
 //!
-//! - [`PgInbox`] (feature `postgres`): the id is inserted **in the same
+//! - `PgInbox` (feature `postgres`): the id is inserted **in the same
 //!   database transaction** as the handler's effect. Either both commit or
 //!   neither does, so the effect happens exactly once, whatever crashes when.
-//! - [`RedisInbox`] (feature `redis`): for effects outside a database (an
+//! - `RedisInbox` (feature `redis`): for effects outside a database (an
 //!   e-mail, a call to another service). A claim with `SET NX` and a TTL;
 //!   weaker by nature: see its docs for the window that remains.
 
