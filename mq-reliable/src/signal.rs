@@ -24,3 +24,27 @@ pub async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// Runs `work` (a consumer's loop) to its end; if `signal` completes first,
+/// cancels `stop` so that the loop shuts down gracefully, and keeps running
+/// it until it has. Shared by every consumer's `run_until`.
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
+pub(crate) async fn stop_on<R, W, S>(
+    stop: &tokio_util::sync::CancellationToken,
+    work: W,
+    signal: S,
+) -> R
+where
+    W: std::future::Future<Output = R>,
+    S: std::future::Future,
+{
+    let signal_watch = async {
+        signal.await;
+        stop.cancel();
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        result = work => result,
+        _ = signal_watch => unreachable!("the signal watch never completes"),
+    }
+}

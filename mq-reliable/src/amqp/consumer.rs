@@ -361,16 +361,7 @@ impl Consumer {
         Fut: Future<Output = std::result::Result<(), Outcome>> + Send + 'static,
         S: Future + Send,
     {
-        let stop = self.stop.clone();
-        let signal_watch = async {
-            signal.await;
-            stop.cancel();
-            std::future::pending::<()>().await
-        };
-        tokio::select! {
-            result = self.consume(Arc::new(handler)) => result,
-            _ = signal_watch => unreachable!("the signal watch never completes"),
-        }
+        crate::signal::stop_on(&self.stop, self.consume(Arc::new(handler)), signal).await
     }
 
     async fn consume<T, F, Fut>(&self, handler: Arc<F>) -> Result<()>
