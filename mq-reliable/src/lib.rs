@@ -67,6 +67,7 @@ mod message;
 pub mod outbox;
 mod outcome;
 mod signal;
+mod sql_identifier;
 mod stats;
 
 pub use backoff::Backoff;

@@ -42,19 +42,7 @@ impl PgInbox {
     /// An inbox in `table` (a plain identifier: letters, digits, `_`,
     /// optionally `schema.table`).
     pub fn new(table: impl Into<String>) -> Result<Self> {
-        let table = table.into();
-        let valid = !table.is_empty()
-            && table.split('.').count() <= 2
-            && table.split('.').all(|part| {
-                !part.is_empty()
-                    && !part.starts_with(|c: char| c.is_ascii_digit())
-                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            });
-        if !valid {
-            return Err(Error::Config(format!(
-                "inbox table name `{table}` must be a plain identifier"
-            )));
-        }
+        let table = crate::sql_identifier::checked_table("inbox", table.into())?;
         Ok(Self { table })
     }
 

@@ -81,7 +81,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// An outbox table: [`enqueue`](Self::enqueue) in the caller's transaction,
 /// published by a [`Relay`].
@@ -106,19 +106,7 @@ impl Outbox {
     /// An outbox in `table` (a plain identifier: letters, digits, `_`,
     /// optionally `schema.table`).
     pub fn new(table: impl Into<String>) -> Result<Self> {
-        let table = table.into();
-        let valid = !table.is_empty()
-            && table.split('.').count() <= 2
-            && table.split('.').all(|part| {
-                !part.is_empty()
-                    && !part.starts_with(|c: char| c.is_ascii_digit())
-                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            });
-        if !valid {
-            return Err(Error::Config(format!(
-                "outbox table name `{table}` must be a plain identifier"
-            )));
-        }
+        let table = crate::sql_identifier::checked_table("outbox", table.into())?;
         let t = &table;
         let sql = Statements {
             insert: format!(
