@@ -1,15 +1,15 @@
 -- Takes `count` units of an item's stock, all or nothing.
 -- KEYS[1]: the stock counter (stock:<item id>)
 -- ARGV[1]: count (1..10)
--- Returns the units left after taking them, -1 when fewer than `count` are
--- left (nothing taken), -2 when the counter is not loaded.
+-- Returns {outcome, left}: outcome 1 taken (left = units after taking them),
+-- 0 not enough (nothing taken, left = units there are), -1 counter not loaded.
 local left = redis.call('GET', KEYS[1])
 if not left then
-  return -2
+  return { -1, 0 }
 end
 left = tonumber(left)
 local count = tonumber(ARGV[1])
 if left < count then
-  return -1
+  return { 0, left }
 end
-return redis.call('DECRBY', KEYS[1], count)
+return { 1, redis.call('DECRBY', KEYS[1], count) }

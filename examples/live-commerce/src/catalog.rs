@@ -7,6 +7,7 @@
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, PgPool, Row};
 
 use crate::api::{self, ApiError};
@@ -108,13 +109,18 @@ pub async fn find_item<'e>(db: impl PgExecutor<'e>, id: i64) -> Result<Option<It
         .bind(id)
         .fetch_optional(db)
         .await?;
-    Ok(row.map(|row| Item {
+    Ok(row.as_ref().map(item_from_row))
+}
+
+/// An item from a row of `SELECT id, name, kind, price, start_at`.
+fn item_from_row(row: &PgRow) -> Item {
+    Item {
         id: row.get("id"),
         name: row.get("name"),
         kind: ItemKind::parse(row.get("kind")),
         price: row.get("price"),
         start_at: row.get("start_at"),
-    }))
+    }
 }
 
 /// The item, through the cache when the service has one.
@@ -160,17 +166,7 @@ pub async fn list_items(State(state): State<AppState>) -> Result<api::Ok<Vec<Ite
         sqlx::query("SELECT id, name, kind, price, start_at FROM items ORDER BY id DESC LIMIT 100")
             .fetch_all(&state.pool)
             .await?;
-    let items = rows
-        .into_iter()
-        .map(|row| Item {
-            id: row.get("id"),
-            name: row.get("name"),
-            kind: ItemKind::parse(row.get("kind")),
-            price: row.get("price"),
-            start_at: row.get("start_at"),
-        })
-        .collect();
-    Ok(api::ok(items))
+    Ok(api::ok(rows.iter().map(item_from_row).collect()))
 }
 
 /// Stock as the catalog reports it.

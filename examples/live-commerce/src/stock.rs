@@ -26,7 +26,10 @@ pub enum Reservation {
         left: i64,
     },
     /// Fewer units left than asked for; nothing taken.
-    Insufficient,
+    Insufficient {
+        /// Units there are.
+        left: i64,
+    },
     /// The counter is not loaded.
     NotLoaded,
 }
@@ -37,15 +40,15 @@ pub async fn reserve(
     item_id: i64,
     count: i32,
 ) -> redis::RedisResult<Reservation> {
-    let left: i64 = RESERVE
+    let (outcome, left): (i64, i64) = RESERVE
         .key(key(item_id))
         .arg(count)
         .invoke_async(&mut redis.clone())
         .await?;
-    Ok(match left {
-        -2 => Reservation::NotLoaded,
-        -1 => Reservation::Insufficient,
-        left => Reservation::Taken { left },
+    Ok(match outcome {
+        1 => Reservation::Taken { left },
+        0 => Reservation::Insufficient { left },
+        _ => Reservation::NotLoaded,
     })
 }
 

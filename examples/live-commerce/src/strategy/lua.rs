@@ -37,12 +37,7 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
 pub(super) async fn reserve(state: &AppState, purchase: &Purchase) -> Result<(), ApiError> {
     match stock::reserve(&state.redis, purchase.item_id, purchase.count).await? {
         Reservation::Taken { .. } => Ok(()),
-        Reservation::Insufficient => {
-            let left = stock::remaining(&state.redis, purchase.item_id)
-                .await?
-                .unwrap_or(0);
-            Err(orders::insufficient(left, purchase.count))
-        }
+        Reservation::Insufficient { left } => Err(orders::insufficient(left, purchase.count)),
         Reservation::NotLoaded => Err(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "STOCK_NOT_LOADED",
