@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::schema::{StoredSession, data_field};
+use crate::schema::{StoredSession, data_field, key_of};
 
 /// The reserved session key under which a loaded record carries its base.
 pub const BASE_KEY: &str = "__session_store";
@@ -62,6 +62,21 @@ impl Base {
             fields,
         };
         Ok((base, data))
+    }
+
+    /// The base of a record just created from `set` (hash fields and the
+    /// JSON this crate encoded for them): version 1, fingerprints of that
+    /// JSON, without decoding it again.
+    pub(crate) fn written(id: &str, set: &[(String, String)]) -> Self {
+        let fields = set
+            .iter()
+            .map(|(field, json)| (key_of(field).to_string(), fingerprint(json)))
+            .collect();
+        Self {
+            id: id.to_string(),
+            version: 1,
+            fields,
+        }
     }
 
     /// Stores the base in the record's data.
@@ -222,6 +237,19 @@ mod tests {
             ]
         );
         assert_eq!(diff.deleted, vec!["data:c".to_string()]);
+    }
+
+    #[test]
+    fn a_created_record_has_the_base_a_load_would_give() {
+        let data = HashMap::from([
+            ("a".to_string(), json!({"x": [1, 2]})),
+            ("b".to_string(), json!("s")),
+        ]);
+        let diff = changes(&data, None).unwrap();
+        let (mut loaded, _) = loaded(&[("a", json!({"x": [1, 2]})), ("b", json!("s"))]);
+        loaded.version = 1;
+        loaded.id = "new".into();
+        assert_eq!(Base::written("new", &diff.set), loaded);
     }
 
     #[test]

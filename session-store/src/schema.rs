@@ -69,6 +69,11 @@ impl StoredSession {
     }
 }
 
+/// The session key a `data:<key>` hash field holds.
+pub(crate) fn key_of(field: &str) -> &str {
+    field.strip_prefix(DATA_PREFIX).unwrap_or(field)
+}
+
 /// The hash field holding session key `key`.
 pub(crate) fn data_field(key: &str) -> String {
     format!("{DATA_PREFIX}{key}")

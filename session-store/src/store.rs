@@ -189,18 +189,7 @@ impl RedisStore {
             bump(&self.inner.counters.creates);
             add(&self.inner.counters.evicted, outcome.evicted.len() as u64);
             // From now on this record is based on what was just written.
-            let stored = StoredSession {
-                version: 1,
-                expires_at_ms: 0,
-                absolute_expires_at_ms: None,
-                data: changes
-                    .set
-                    .iter()
-                    .map(|(field, json)| (field["data:".len()..].to_string(), json.clone()))
-                    .collect(),
-            };
-            let (base, _) = Base::from_stored(&record.id.to_string(), &stored)?;
-            base.attach(&mut record.data);
+            Base::written(&record.id.to_string(), &changes.set).attach(&mut record.data);
             return Ok(());
         }
         Err(Error::IdCollisions(CREATE_ATTEMPTS))
