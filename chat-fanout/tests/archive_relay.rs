@@ -191,21 +191,59 @@ async fn a_relay_killed_mid_archive_and_restarted_leaves_every_message_archived_
     assert_archive_complete(&pool, &rooms, PER_ROOM).await;
 }
 
+/// A Redis server, a topic, a hub with the durable archive and a relay (not
+/// running: the tests drive it with `run_once`).
+struct DurableRoom {
+    redis: testkit::RedisServer,
+    kafka: testkit::KafkaNamespace,
+    hub: Hub,
+    relay: ArchiveRelay,
+}
+
+impl DurableRoom {
+    async fn start(history: Option<usize>) -> Self {
+        let redis = testkit::redis().await;
+        let kafka = testkit::kafka().await;
+        let topic = kafka.create_topic("chat", 1).await.unwrap();
+        let mut hub = Hub::builder(redis.client());
+        if let Some(history) = history {
+            hub = hub.history(history);
+        }
+        let hub = hub.durable_archive().build().await.unwrap();
+        let relay = ArchiveRelay::builder(redis.client(), kafka.client_config(), &topic)
+            .build()
+            .await
+            .unwrap();
+        Self {
+            redis,
+            kafka,
+            hub,
+            relay,
+        }
+    }
+}
+
+/// The room's data vanishes from Redis (what `retention` does to an idle
+/// room, or an eviction): its three keys are deleted.
+async fn lose_room(redis: &testkit::RedisServer, room: &str) {
+    let mut conn = redis.connection().await;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("chat:{{{room}}}:offset"))
+        .arg(format!("chat:{{{room}}}:epoch"))
+        .arg(format!("chat:{{{room}}}:stream"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn history_trimmed_past_the_checkpoint_is_reported_as_a_gap() {
-    let redis = testkit::redis().await;
-    let kafka = testkit::kafka().await;
-    let topic = kafka.create_topic("chat", 1).await.unwrap();
-    let hub = Hub::builder(redis.client())
-        .history(10)
-        .durable_archive()
-        .build()
-        .await
-        .unwrap();
-    let relay = ArchiveRelay::builder(redis.client(), kafka.client_config(), &topic)
-        .build()
-        .await
-        .unwrap();
+    let DurableRoom {
+        redis: _redis,
+        kafka: _kafka,
+        hub,
+        relay,
+    } = DurableRoom::start(Some(10)).await;
     let mut gaps = relay.gaps();
 
     for n in 1..=5 {
@@ -247,19 +285,12 @@ async fn history_trimmed_past_the_checkpoint_is_reported_as_a_gap() {
 
 #[tokio::test]
 async fn a_new_epoch_before_the_old_one_was_archived_is_reported_as_a_gap() {
-    let redis = testkit::redis().await;
-    let kafka = testkit::kafka().await;
-    let topic = kafka.create_topic("chat", 1).await.unwrap();
-    let hub = Hub::builder(redis.client())
-        .history(100)
-        .durable_archive()
-        .build()
-        .await
-        .unwrap();
-    let relay = ArchiveRelay::builder(redis.client(), kafka.client_config(), &topic)
-        .build()
-        .await
-        .unwrap();
+    let DurableRoom {
+        redis,
+        kafka: _kafka,
+        hub,
+        relay,
+    } = DurableRoom::start(Some(100)).await;
     let mut gaps = relay.gaps();
 
     for n in 1..=3 {
@@ -272,14 +303,7 @@ async fn a_new_epoch_before_the_old_one_was_archived_is_reported_as_a_gap() {
     }
     // The room's data is gone before the relay comes back (what `retention`
     // does to an idle room, or an eviction): its three keys vanish.
-    let mut conn = redis.connection().await;
-    let _: () = redis::cmd("DEL")
-        .arg("chat:{room:1}:offset")
-        .arg("chat:{room:1}:epoch")
-        .arg("chat:{room:1}:stream")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    lose_room(&redis, "room:1").await;
     hub.publish("room:1", &Chat { n: 1 }).await.unwrap();
     let new_epoch = hub.head("room:1").await.unwrap().epoch;
     assert_ne!(new_epoch, old_epoch);
@@ -310,18 +334,12 @@ async fn a_new_epoch_before_the_old_one_was_archived_is_reported_as_a_gap() {
 
 #[tokio::test]
 async fn a_room_lost_before_it_was_archived_is_reported_even_if_it_never_returns() {
-    let redis = testkit::redis().await;
-    let kafka = testkit::kafka().await;
-    let topic = kafka.create_topic("chat", 1).await.unwrap();
-    let hub = Hub::builder(redis.client())
-        .durable_archive()
-        .build()
-        .await
-        .unwrap();
-    let relay = ArchiveRelay::builder(redis.client(), kafka.client_config(), &topic)
-        .build()
-        .await
-        .unwrap();
+    let DurableRoom {
+        redis,
+        kafka: _kafka,
+        hub,
+        relay,
+    } = DurableRoom::start(None).await;
     let mut gaps = relay.gaps();
     for n in 1..=2 {
         hub.publish("room:1", &Chat { n }).await.unwrap();
@@ -331,14 +349,7 @@ async fn a_room_lost_before_it_was_archived_is_reported_even_if_it_never_returns
     for n in 3..=7 {
         hub.publish("room:1", &Chat { n }).await.unwrap();
     }
-    let mut conn = redis.connection().await;
-    let _: () = redis::cmd("DEL")
-        .arg("chat:{room:1}:offset")
-        .arg("chat:{room:1}:epoch")
-        .arg("chat:{room:1}:stream")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    lose_room(&redis, "room:1").await;
 
     assert_eq!(relay.run_once().await.unwrap(), 0);
     assert_eq!(
