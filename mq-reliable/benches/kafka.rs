@@ -21,6 +21,9 @@
 //! `MQ_BENCH_MESSAGES` and `MQ_BENCH_ROUNDS` override the records in the
 //! topic (default 20 000) and the rounds (default 5).
 
+mod common;
+use common::{env_number, median, rate};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,13 +43,6 @@ const CONCURRENCY: usize = 64;
 struct Payload {
     n: u64,
     body: String,
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 struct Bench {
@@ -164,15 +160,6 @@ impl Bench {
         task.await.unwrap().unwrap();
         elapsed
     }
-}
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
-fn rate(messages: u64, elapsed: Duration) -> f64 {
-    messages as f64 / elapsed.as_secs_f64()
 }
 
 fn main() {

@@ -18,6 +18,9 @@
 //! (relay / direct) are printed. `MQ_BENCH_ROWS` and `MQ_BENCH_ROUNDS`
 //! override the rows per round (default 5 000) and the rounds (default 3).
 
+mod common;
+use common::{env_number, median, rate};
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -36,13 +39,6 @@ struct Event {
     key: String,
     seq: u64,
     body: String,
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 struct Bench {
@@ -148,15 +144,6 @@ impl Bench {
         }
         start.elapsed()
     }
-}
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
-fn rate(rows: u64, elapsed: Duration) -> f64 {
-    rows as f64 / elapsed.as_secs_f64()
 }
 
 fn main() {

@@ -13,6 +13,9 @@
 //! override the size of a round (default 20 000) and the number of rounds
 //! (default 5).
 
+mod common;
+use common::{env_number, median, rate};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -49,13 +52,6 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 struct Bench {
@@ -341,15 +337,6 @@ impl Bench {
         latencies.sort_unstable();
         latencies
     }
-}
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
-fn rate(messages: u64, elapsed: Duration) -> f64 {
-    messages as f64 / elapsed.as_secs_f64()
 }
 
 fn main() {
