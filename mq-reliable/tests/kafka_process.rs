@@ -26,6 +26,8 @@ const PARTITIONS: i32 = 6;
 /// The worker's `session.timeout.ms`: how long the broker keeps a killed
 /// worker in the group.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the effects may stand still before the scenario gives up.
+const STALL: Duration = Duration::from_secs(45);
 
 /// A chat line: `seq` counts the lines of its room (the record key) from 0.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -227,13 +229,46 @@ impl Scenario {
         n
     }
 
-    async fn wait_for_effects(&self, at_least: i64) {
-        testkit::wait::until(
-            Duration::from_secs(120),
-            &format!("{at_least} effects"),
-            || async { self.effects().await >= at_least },
+    /// Waits until `at_least` effects exist, for as long as the worker keeps
+    /// making progress: a slow machine only takes longer, while a worker that
+    /// stops taking effect for [`STALL`] fails the test with its own account.
+    async fn wait_for_effects(&self, at_least: i64, worker: &ChildProcess) {
+        let mut last = (self.effects().await, std::time::Instant::now());
+        loop {
+            let now = self.effects().await;
+            if now >= at_least {
+                return;
+            }
+            if now > last.0 {
+                last = (now, std::time::Instant::now());
+            } else if last.1.elapsed() > STALL {
+                panic!(
+                    "{now} effects, none for {STALL:?}, waiting for {at_least}; {}; the worker said:\n{}",
+                    self.counts().await,
+                    worker.output_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The tables' sizes and a few rooms, for a failure message.
+    async fn counts(&self) -> String {
+        let counts: (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM effects), (SELECT count(*) FROM mq_inbox), (SELECT count(*) FROM seen_again)",
         )
-        .await;
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        let rooms: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT room, count(*), max(seq) FROM effects GROUP BY room ORDER BY room LIMIT 20",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        format!(
+            "(effects, inbox, seen again) {counts:?}; rooms (room, effects, last seq) {rooms:?}"
+        )
     }
 }
 
@@ -256,7 +291,7 @@ async fn a_hundred_thousand_keyed_records_through_two_kill_9s_take_effect_once_i
 
     for threshold in [25_000, 60_000] {
         let mut worker = scenario.worker().await;
-        scenario.wait_for_effects(threshold).await;
+        scenario.wait_for_effects(threshold, &worker).await;
         eprintln!("{threshold} effects after {:?}: kill -9", started.elapsed());
         let status = worker.kill9().await;
         assert!(!status.success());
@@ -273,31 +308,7 @@ async fn a_hundred_thousand_keyed_records_through_two_kill_9s_take_effect_once_i
         tokio::time::sleep(SESSION_TIMEOUT + Duration::from_millis(500)).await;
     }
     let mut worker = scenario.worker().await;
-    if tokio::time::timeout(Duration::from_secs(90), scenario.wait_for_effects(RECORDS))
-        .await
-        .is_err()
-    {
-        let counts: (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM effects), (SELECT count(*) FROM mq_inbox), (SELECT count(*) FROM seen_again)",
-        )
-        .fetch_one(&scenario.pool)
-        .await
-        .unwrap();
-        let rooms: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT room, count(*), max(seq) FROM effects GROUP BY room ORDER BY room LIMIT 20",
-        )
-        .fetch_all(&scenario.pool)
-        .await
-        .unwrap();
-        let ids: Vec<(String,)> = sqlx::query_as("SELECT message_id FROM mq_inbox LIMIT 5")
-            .fetch_all(&scenario.pool)
-            .await
-            .unwrap();
-        panic!(
-            "(effects, inbox, seen again) {counts:?}; rooms {rooms:?}; ids {ids:?}; the last worker said:\n{}",
-            worker.output_text()
-        );
-    }
+    scenario.wait_for_effects(RECORDS, &worker).await;
     eprintln!("all effects after {:?}", started.elapsed());
     let status = worker.terminate().await;
     assert!(status.success(), "{}", worker.output_text());
