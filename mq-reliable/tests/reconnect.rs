@@ -5,7 +5,8 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{Order, Seen, spawn_consumer};
 use mq_reliable::Message;
@@ -123,10 +124,55 @@ async fn connections_force_closed_twice_mid_stream_lose_nothing() {
     eprintln!("{stats:?}");
 }
 
+/// Publishes orders `0, 1, 2, …` from 8 lanes, each pausing 10 ms between
+/// publishes, until `stop` is set; every publish must succeed (the publisher
+/// retries through an outage). Answers how many were published and the
+/// longest single publish.
+fn publish_until_stopped(
+    publisher: Publisher,
+    stop: tokio::sync::watch::Receiver<bool>,
+    published: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Duration> {
+    tokio::spawn(async move {
+        let next = Arc::new(AtomicU64::new(0));
+        let lanes: Vec<_> = (0..8)
+            .map(|_| {
+                let (publisher, stop, next, published) = (
+                    publisher.clone(),
+                    stop.clone(),
+                    next.clone(),
+                    published.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut longest = Duration::ZERO;
+                    while !*stop.borrow() {
+                        let id = next.fetch_add(1, Ordering::SeqCst);
+                        let began = Instant::now();
+                        publisher
+                            .publish("orders", "order.created", &Order::new(id))
+                            .await
+                            .unwrap_or_else(|e| panic!("publish {id} failed: {e}"));
+                        longest = longest.max(began.elapsed());
+                        published.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    longest
+                })
+            })
+            .collect();
+        let mut longest = Duration::ZERO;
+        for lane in lanes {
+            longest = longest.max(lane.await.unwrap());
+        }
+        longest
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream_loses_nothing_private_node() {
-    const N: u64 = 2_000;
+    let booting = Instant::now();
     let node = testkit::rabbitmq_node().await;
+    eprintln!("the node answered after {:?}", booting.elapsed());
     let mq = Broker::builder(node.url())
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
         .connect()
@@ -141,18 +187,58 @@ async fn broker_restart_mid_stream_loses_nothing_private_node() {
         .build()
         .await
         .unwrap();
-    let publishing = publish_in_background(publisher, N);
+    let (stop_publishing, stop) = tokio::sync::watch::channel(false);
+    let published = Arc::new(AtomicU64::new(0));
+    let publishing = publish_until_stopped(publisher, stop, published.clone());
+    let started = Instant::now();
 
     testkit::wait::until(Duration::from_secs(60), "progress", || async {
         distinct_orders(&seen) >= 500
     })
     .await;
+    // Handlers hold their deliveries while the node goes down, and the
+    // publishers keep publishing into the outage.
     gate.send_replace(false);
+    eprintln!(
+        "{:?}: 500 orders seen; restarting the node",
+        started.elapsed()
+    );
     node.restart().await.unwrap();
+    let at_restart = published.load(Ordering::SeqCst);
+    eprintln!(
+        "{:?}: the node is back after {at_restart} publishes",
+        started.elapsed()
+    );
     gate.send_replace(true);
-    publishing.await.expect("every publish confirmed");
+    testkit::wait::until(
+        Duration::from_secs(60),
+        "publishes after the restart",
+        || async { published.load(Ordering::SeqCst) >= at_restart + 500 },
+    )
+    .await;
+    stop_publishing.send_replace(true);
+    let longest = tokio::time::timeout(Duration::from_secs(60), publishing)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "publishes still unconfirmed a minute after the restart; {} published, {} orders seen; consumer {:?}",
+                published.load(Ordering::SeqCst),
+                distinct_orders(&seen),
+                consumer.stats()
+            )
+        })
+        .expect("every publish confirmed");
+    let n = published.load(Ordering::SeqCst);
+    eprintln!(
+        "{:?}: {n} publishes confirmed, the longest took {longest:?}",
+        started.elapsed()
+    );
+    assert!(
+        longest > Duration::from_secs(1),
+        "a publish waited through the outage ({longest:?})"
+    );
     testkit::wait::until(Duration::from_secs(120), "all orders handled", || async {
-        distinct_orders(&seen) == N as usize
+        distinct_orders(&seen) == n as usize
     })
     .await;
     testkit::wait::until(

@@ -1,6 +1,7 @@
 //! Running `rabbitmqctl`, the broker's own control tool.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::process::Command;
 
@@ -8,6 +9,9 @@ use crate::binary;
 use crate::error::{Result, TestkitError};
 
 const INSTALL_RABBITMQ: &str = "apt-get install rabbitmq-server";
+/// Longer than any command takes on a busy machine (a node's shutdown
+/// included), so a hung command fails the test with a reason instead.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `rabbitmqctl [-n node] args…` and returns its standard output.
 ///
@@ -31,11 +35,15 @@ pub(crate) async fn run(args: &[&str], node: Option<&str>) -> Result<String> {
     if let Some(node) = node {
         command.args(["-n", node]);
     }
-    let output = command
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
+    command.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    let output = tokio::time::timeout(TIMEOUT, command.output())
         .await
+        .map_err(|_| {
+            TestkitError::setup(
+                format!("rabbitmqctl {}", args.join(" ")),
+                format!("no answer within {TIMEOUT:?}"),
+            )
+        })?
         .map_err(|e| TestkitError::io(format!("running {}", program.display()), e))?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
