@@ -27,7 +27,7 @@ const PARTITIONS: i32 = 6;
 /// worker in the group.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the effects may stand still before the scenario gives up.
-const STALL: Duration = Duration::from_secs(45);
+const STALL: Duration = Duration::from_secs(60);
 
 /// A chat line: `seq` counts the lines of its room (the record key) from 0.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -215,7 +215,7 @@ impl Scenario {
             .env("MQ_KAFKA_WORKER_DATABASE_URL", &self.db_url);
         let worker = ChildProcess::spawn(command).unwrap();
         worker
-            .wait_for_output("owns every partition", Duration::from_secs(30))
+            .wait_for_output("owns every partition", Duration::from_secs(60))
             .await
             .unwrap_or_else(|e| panic!("{e}: {}", worker.output_text()));
         worker
