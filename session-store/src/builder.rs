@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
 
+use crate::conn::{Conn, LazyCluster};
 use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::stats::Counters;
@@ -21,18 +23,26 @@ pub(crate) struct Settings {
     pub(crate) redis_timeout: Duration,
 }
 
+/// Where the sessions live.
+#[derive(Debug)]
+pub(crate) enum Source {
+    Single(Box<redis::Client>),
+    /// Some of a cluster's node URLs.
+    Cluster(Vec<String>),
+}
+
 /// Builds a [`RedisStore`]; see each method for its default.
 #[derive(Debug)]
 pub struct RedisStoreBuilder {
-    client: redis::Client,
+    source: Source,
     prefix: String,
     settings: Settings,
 }
 
 impl RedisStoreBuilder {
-    pub(crate) fn new(client: redis::Client) -> Self {
+    pub(crate) fn new(source: Source) -> Self {
         Self {
-            client,
+            source,
             prefix: "session".to_string(),
             settings: Settings {
                 user_key: None,
@@ -104,7 +114,8 @@ impl RedisStoreBuilder {
     }
 
     /// Builds the store. The connection is made lazily, so a store built
-    /// while Redis is down works once Redis is back.
+    /// while Redis is down works once Redis is back. On a cluster the prefix
+    /// becomes a hash tag (`{session}:<id>`, see the [crate docs](crate)).
     pub fn build(self) -> Result<RedisStore> {
         let settings = self.settings;
         if settings.idle_timeout.is_zero() || settings.absolute_timeout.is_zero() {
@@ -116,18 +127,42 @@ impl RedisStoreBuilder {
                 self.prefix
             )));
         }
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(settings.redis_timeout))
-            .set_connection_timeout(Some(settings.redis_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(5))
-            .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        let (conn, pubsub, hash_tag) = match self.source {
+            Source::Single(client) => {
+                let client = *client;
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(settings.redis_timeout))
+                    .set_connection_timeout(Some(settings.redis_timeout))
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(5))
+                    .set_max_delay(Duration::from_millis(100));
+                let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+                (Conn::Single(conn), vec![client], false)
+            }
+            Source::Cluster(nodes) => {
+                if nodes.is_empty() {
+                    return Err(Error::Config(
+                        "a cluster needs at least one node URL".into(),
+                    ));
+                }
+                let client = ClusterClient::builder(nodes.clone())
+                    .response_timeout(settings.redis_timeout)
+                    .connection_timeout(settings.redis_timeout)
+                    .build()?;
+                // A PUBLISH reaches every node of a cluster, so revocations
+                // can be heard on any of them.
+                let pubsub = nodes
+                    .iter()
+                    .map(|url| redis::Client::open(url.as_str()))
+                    .collect::<redis::RedisResult<Vec<_>>>()?;
+                (Conn::Cluster(LazyCluster::new(client)), pubsub, true)
+            }
+        };
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,
-                client: self.client,
-                keys: Keys::new(&self.prefix),
+                pubsub,
+                keys: Keys::new(&self.prefix, hash_tag),
                 settings,
                 counters: Counters::default(),
             }),

@@ -60,11 +60,13 @@
 //!
 //! ## What this crate does not do
 //!
-//! - **Redis Cluster.** Scripts derive the index and session keys of a user
-//!   from the prefix; on a cluster, those keys would have to share a hash
-//!   slot, which random session ids cannot (the store would need a pointer
-//!   lookup per request). Use a single primary (with replicas and Sentinel
-//!   for failover).
+//! - **Spread one store over a cluster.** [`RedisStore::cluster_builder`]
+//!   runs the store on a Redis Cluster with the prefix as a hash tag
+//!   (`{session}:<id>`), so a session and its user's index share a slot and
+//!   every script stays atomic. All of one store's sessions therefore live on
+//!   one master; services that need more split their sessions over several
+//!   prefixes. (Spreading sessions over slots would cost a pointer lookup on
+//!   every request, or ids drawn to match a slot.)
 //! - Session ids and data are never logged; a user id appears in the log of
 //!   a revocation.
 //!
@@ -74,6 +76,7 @@
 //! this family uses.
 
 mod builder;
+mod conn;
 mod cycle;
 mod error;
 mod failure;

@@ -98,21 +98,37 @@ impl Revocations {
     /// Subscribes, waiting up to `timeout` for the first subscription so
     /// that every revocation after this returns is seen.
     pub(crate) async fn subscribe(
-        client: redis::Client,
+        clients: Vec<redis::Client>,
         channel: String,
         timeout: Duration,
     ) -> Result<Self> {
-        let first = tokio::time::timeout(timeout, open(&client, &channel))
-            .await
-            .map_err(|_| {
-                Error::Redis(redis::RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "subscribing to revocations timed out",
-                )))
-            })??;
+        let mut nodes = Nodes::new(clients);
+        let mut last_error = None;
+        let mut first = None;
+        // Any node will do (on a cluster a PUBLISH reaches every node).
+        for _ in 0..nodes.len() {
+            match tokio::time::timeout(timeout, open(nodes.next(), &channel)).await {
+                Ok(Ok(subscribed)) => {
+                    first = Some(subscribed);
+                    break;
+                }
+                Ok(Err(error)) => last_error = Some(error),
+                Err(_) => {
+                    last_error = Some(Error::Redis(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "subscribing to revocations timed out",
+                    ))))
+                }
+            }
+        }
+        let Some(first) = first else {
+            return Err(
+                last_error.unwrap_or_else(|| Error::Config("no Redis to subscribe on".into()))
+            );
+        };
         let (sender, events) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        tokio::spawn(listen(client, channel, first, sender, stop.clone()));
+        tokio::spawn(listen(nodes, channel, first, sender, stop.clone()));
         Ok(Self {
             events,
             _stop: stop.drop_guard(),
@@ -140,8 +156,31 @@ async fn open(client: &redis::Client, channel: &str) -> Result<redis::aio::PubSu
     Ok(pubsub)
 }
 
+/// The endpoints a subscription may use, taken in turn: after a node is
+/// lost the listener resubscribes on the next one.
+struct Nodes {
+    clients: Vec<redis::Client>,
+    next: usize,
+}
+
+impl Nodes {
+    fn new(clients: Vec<redis::Client>) -> Self {
+        Self { clients, next: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    fn next(&mut self) -> &redis::Client {
+        let client = &self.clients[self.next % self.clients.len()];
+        self.next = self.next.wrapping_add(1);
+        client
+    }
+}
+
 async fn listen(
-    client: redis::Client,
+    mut nodes: Nodes,
     channel: String,
     first: redis::aio::PubSub,
     events: mpsc::UnboundedSender<RevocationEvent>,
@@ -191,7 +230,7 @@ async fn listen(
         delay = (delay * 2).min(MAX_RECONNECT_DELAY);
         let reopened = tokio::select! {
             _ = stop.cancelled() => return,
-            reopened = tokio::time::timeout(MAX_RECONNECT_DELAY, open(&client, &channel)) => reopened,
+            reopened = tokio::time::timeout(MAX_RECONNECT_DELAY, open(nodes.next(), &channel)) => reopened,
         };
         if let Ok(Ok(subscribed)) = reopened {
             if events.send(RevocationEvent::Resubscribed).is_err() {

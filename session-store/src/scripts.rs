@@ -1,6 +1,10 @@
 //! The Lua scripts behind every change of a session or an index, loaded once
 //! per process (`EVALSHA`, with `EVAL` on `NOSCRIPT`). Each is prefixed with
 //! `scripts/common.lua`, the helpers they share.
+//!
+//! Each script derives its keys from the prefix in `ARGV[1]`, and is called
+//! with one of them in `KEYS[1]` only so that a cluster client routes it to
+//! the master owning the store's slot.
 
 use std::sync::LazyLock;
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::FromRedisValue;
-use redis::aio::ConnectionManager;
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 
-use crate::builder::{RedisStoreBuilder, Settings};
+use crate::builder::{RedisStoreBuilder, Settings, Source};
+use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::failure;
 use crate::keys::Keys;
@@ -36,8 +36,10 @@ pub struct RedisStore {
 }
 
 pub(crate) struct Inner {
-    pub(crate) conn: ConnectionManager,
-    pub(crate) client: redis::Client,
+    pub(crate) conn: Conn,
+    /// Where revocations are heard: the server, or each node of a cluster
+    /// in turn.
+    pub(crate) pubsub: Vec<redis::Client>,
     pub(crate) keys: Keys,
     pub(crate) settings: Settings,
     pub(crate) counters: Counters,
@@ -85,7 +87,19 @@ impl FromRedisValue for WriteOutcome {
 impl RedisStore {
     /// Starts configuring a store on `client`'s Redis.
     pub fn builder(client: redis::Client) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(client)
+        RedisStoreBuilder::new(Source::Single(Box::new(client)))
+    }
+
+    /// Starts configuring a store on a Redis Cluster, given some of its
+    /// nodes' URLs. Every key of the store carries the prefix as a hash tag
+    /// (`{session}:<id>`), so a session and its user's index are updated in
+    /// one script on the master that owns the tag's slot.
+    pub fn cluster_builder<I, T>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        RedisStoreBuilder::new(Source::Cluster(nodes.into_iter().map(Into::into).collect()))
     }
 
     /// The store's counters since it was built.
@@ -167,7 +181,8 @@ impl RedisStore {
         };
         for _ in 0..CREATE_ATTEMPTS {
             let mut call = scripts::CREATE.prepare_invoke();
-            call.arg(self.inner.keys.prefix())
+            call.key(self.inner.keys.session(&record.id.to_string()))
+                .arg(self.inner.keys.prefix())
                 .arg(record.id.to_string())
                 .arg(now_ms())
                 .arg(to_ms(record.expiry_date))
@@ -210,7 +225,8 @@ impl RedisStore {
                 UserChange::Unset => ("unset", String::new()),
             };
         let mut call = scripts::SAVE.prepare_invoke();
-        call.arg(self.inner.keys.prefix())
+        call.key(self.inner.keys.session(&session_id))
+            .arg(self.inner.keys.prefix())
             .arg(&session_id)
             .arg(now_ms())
             .arg(to_ms(record.expiry_date))
@@ -246,7 +262,8 @@ impl RedisStore {
     /// announces it on the revocation channel. Returns whether it existed.
     pub async fn delete_session(&self, id: &Id) -> Result<bool> {
         let mut call = scripts::DELETE.prepare_invoke();
-        call.arg(self.inner.keys.prefix())
+        call.key(self.inner.keys.session(&id.to_string()))
+            .arg(self.inner.keys.prefix())
             .arg(id.to_string())
             .arg(Reason::Logout.as_str());
         let existed: i64 = self.invoke(&call).await?;
@@ -258,7 +275,8 @@ impl RedisStore {
     /// entries are pruned on the way.
     pub async fn sessions_of(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
         let mut call = scripts::LIST.prepare_invoke();
-        call.arg(self.inner.keys.prefix())
+        call.key(self.inner.keys.user_index(user_id))
+            .arg(self.inner.keys.prefix())
             .arg(user_id)
             .arg(now_ms());
         let flat: Vec<(String, i64, i64)> = self.invoke(&call).await?;
@@ -287,7 +305,8 @@ impl RedisStore {
 
     async fn revoke(&self, user_id: &str, keep: Option<&Id>) -> Result<usize> {
         let mut call = scripts::REVOKE.prepare_invoke();
-        call.arg(self.inner.keys.prefix())
+        call.key(self.inner.keys.user_index(user_id))
+            .arg(self.inner.keys.prefix())
             .arg(user_id)
             .arg(keep.map(Id::to_string).unwrap_or_default())
             .arg(now_ms())
@@ -304,7 +323,8 @@ impl RedisStore {
     /// the session is gone.
     pub async fn bind_user(&self, id: &Id, user_id: &str) -> Result<bool> {
         let mut call = scripts::BIND_USER.prepare_invoke();
-        call.arg(self.inner.keys.prefix())
+        call.key(self.inner.keys.session(&id.to_string()))
+            .arg(self.inner.keys.prefix())
             .arg(id.to_string())
             .arg(now_ms())
             .arg(user_id)
@@ -322,7 +342,8 @@ impl RedisStore {
     /// the session is gone.
     pub async fn touch(&self, id: &Id) -> Result<Option<OffsetDateTime>> {
         let mut call = scripts::TOUCH.prepare_invoke();
-        call.arg(self.inner.keys.prefix())
+        call.key(self.inner.keys.session(&id.to_string()))
+            .arg(self.inner.keys.prefix())
             .arg(id.to_string())
             .arg(now_ms())
             .arg(self.inner.settings.idle_timeout.as_millis() as u64);
@@ -350,7 +371,7 @@ impl RedisStore {
     /// service using this prefix; see [`Revocations`].
     pub async fn revocations(&self) -> Result<Revocations> {
         Revocations::subscribe(
-            self.inner.client.clone(),
+            self.inner.pubsub.clone(),
             self.inner.keys.revocations(),
             self.inner
                 .settings
