@@ -250,3 +250,89 @@ async fn broker_restart_mid_stream_loses_nothing_private_node() {
     let stats = consumer.stats();
     eprintln!("{stats:?}");
 }
+
+/// `url` (`amqp://user:pass@host:port/vhost`) with its host and port replaced
+/// by `addr`, and a heartbeat of `heartbeat_secs`.
+fn through(url: &str, addr: std::net::SocketAddr, heartbeat_secs: u16) -> String {
+    let (scheme, rest) = url.split_once("://").expect("an AMQP URL");
+    let (authority, vhost) = rest.split_once('/').unwrap_or((rest, ""));
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(credentials, _)| format!("{credentials}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{credentials}{addr}/{vhost}?heartbeat={heartbeat_secs}")
+}
+
+/// A network path that goes silent (no bytes, no FIN, no RST: a pulled
+/// cable, a dead NAT entry) must not leave the consumer waiting forever on a
+/// connection that looks open. The client's heartbeat monitor declares it
+/// dead, the consumer reconnects, and once the path is back nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_link_is_detected_by_heartbeats_and_consumption_resumes() {
+    let vhost = testkit::rabbitmq().await;
+    let upstream: std::net::SocketAddr = {
+        let url = vhost.url();
+        let authority = url.split_once('@').map_or(url.as_str(), |(_, a)| a);
+        let host_port = authority.split('/').next().unwrap();
+        tokio::net::lookup_host(host_port)
+            .await
+            .unwrap()
+            .next()
+            .unwrap()
+    };
+    let proxy = testkit::proxy(upstream).await;
+    let consuming = Broker::builder(through(&vhost.url(), proxy.addr(), 2))
+        .connect_timeout(Duration::from_secs(2))
+        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let seen = Seen::default();
+    let (_gate, gate_rx) = tokio::sync::watch::channel(true);
+    let consumer = recording_consumer(&consuming, &seen, gate_rx).await;
+    // The publisher does not go through the proxy.
+    let publishing = Broker::connect(vhost.url()).await.unwrap();
+    let publisher = publishing.publisher().build().await.unwrap();
+    let publish = |ids: std::ops::Range<u64>| {
+        let publisher = publisher.clone();
+        async move {
+            for id in ids {
+                publisher
+                    .publish("orders", "order.created", &Order::new(id))
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+
+    publish(0..100).await;
+    testkit::wait::until(Duration::from_secs(30), "the first 100 orders", || async {
+        distinct_orders(&seen) == 100
+    })
+    .await;
+    assert_eq!(proxy.open_connections(), 1);
+
+    proxy.blackhole();
+    publish(100..200).await;
+    // Heartbeats every 2 s: after two silent intervals the client gives the
+    // connection up and dials again, which the proxy sees as a new
+    // connection while the old one still looks open.
+    testkit::wait::until(
+        Duration::from_secs(30),
+        "a new connection attempt while the link is silent",
+        || async { proxy.open_connections() >= 2 },
+    )
+    .await;
+    assert_eq!(distinct_orders(&seen), 100, "nothing arrives meanwhile");
+
+    proxy.restore();
+    testkit::wait::until(
+        Duration::from_secs(60),
+        "every order after the link is back",
+        || async { distinct_orders(&seen) == 200 },
+    )
+    .await;
+    let stats = consumer.stats();
+    assert!(stats.connects >= 2, "{stats:?}");
+    eprintln!("{stats:?}");
+}
