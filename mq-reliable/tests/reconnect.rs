@@ -263,6 +263,18 @@ fn through(url: &str, addr: std::net::SocketAddr, heartbeat_secs: u16) -> String
     format!("{scheme}://{credentials}{addr}/{vhost}?heartbeat={heartbeat_secs}")
 }
 
+/// The broker's address, from the vhost's URL.
+async fn broker_addr(vhost: &testkit::RabbitVhost) -> std::net::SocketAddr {
+    let url = vhost.url();
+    let authority = url.split_once('@').map_or(url.as_str(), |(_, a)| a);
+    let host_port = authority.split('/').next().unwrap();
+    tokio::net::lookup_host(host_port)
+        .await
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
 /// A network path that goes silent (no bytes, no FIN, no RST: a pulled
 /// cable, a dead NAT entry) must not leave the consumer waiting forever on a
 /// connection that looks open. The client's heartbeat monitor declares it
@@ -270,17 +282,7 @@ fn through(url: &str, addr: std::net::SocketAddr, heartbeat_secs: u16) -> String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_link_is_detected_by_heartbeats_and_consumption_resumes() {
     let vhost = testkit::rabbitmq().await;
-    let upstream: std::net::SocketAddr = {
-        let url = vhost.url();
-        let authority = url.split_once('@').map_or(url.as_str(), |(_, a)| a);
-        let host_port = authority.split('/').next().unwrap();
-        tokio::net::lookup_host(host_port)
-            .await
-            .unwrap()
-            .next()
-            .unwrap()
-    };
-    let proxy = testkit::proxy(upstream).await;
+    let proxy = testkit::proxy(broker_addr(&vhost).await).await;
     let consuming = Broker::builder(through(&vhost.url(), proxy.addr(), 2))
         .connect_timeout(Duration::from_secs(2))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
@@ -335,4 +337,88 @@ async fn a_silent_link_is_detected_by_heartbeats_and_consumption_resumes() {
     let stats = consumer.stats();
     assert!(stats.connects >= 2, "{stats:?}");
     eprintln!("{stats:?}");
+}
+
+/// A broker that cannot be reached at start-up is a prompt error, not an
+/// endless retry (a wrong URL should fail the deployment, not hang it).
+#[tokio::test]
+async fn an_unreachable_broker_at_start_up_is_a_prompt_error() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let error = Broker::builder(format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f"))
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "{error}");
+    assert!(
+        error.is_transient(),
+        "a connection failure may be retried: {error}"
+    );
+
+    // A port that accepts and then says nothing: the connect timeout.
+    let vhost = testkit::rabbitmq().await;
+    let proxy = testkit::proxy(broker_addr(&vhost).await).await;
+    proxy.blackhole();
+    let started = Instant::now();
+    let error = Broker::builder(through(&vhost.url(), proxy.addr(), 30))
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, mq_reliable::Error::Unavailable(_)),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{error}");
+}
+
+/// A publish whose confirm never comes back fails with `ConfirmTimeout`
+/// after `confirm_timeout`: the caller learns that the outcome is unknown
+/// (and, with an inbox downstream, may safely publish again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_that_never_comes_is_a_timeout_error() {
+    let vhost = testkit::rabbitmq().await;
+    let proxy = testkit::proxy(broker_addr(&vhost).await).await;
+    let mq = Broker::builder(through(&vhost.url(), proxy.addr(), 30))
+        .connect()
+        .await
+        .unwrap();
+    // Topology, so that publishes are routable.
+    let _consumer = mq
+        .consumer("orders.q")
+        .bind("orders", "order.created")
+        .build()
+        .await
+        .unwrap();
+    let publisher = mq
+        .publisher()
+        .confirm_timeout(Duration::from_secs(1))
+        .retry_for(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    publisher
+        .publish("orders", "order.created", &Order::new(1))
+        .await
+        .expect("confirmed while the path is open");
+
+    proxy.blackhole();
+    let started = Instant::now();
+    let error = publisher
+        .publish("orders", "order.created", &Order::new(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, mq_reliable::Error::ConfirmTimeout(t) if t == Duration::from_secs(1)),
+        "{error}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
 }
