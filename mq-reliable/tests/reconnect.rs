@@ -170,6 +170,12 @@ fn publish_until_stopped(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream_loses_nothing_private_node() {
+    // The library's own account of the outage (warnings: reconnects, given-up
+    // connections), shown if the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("mq_reliable=warn")
+        .with_test_writer()
+        .try_init();
     let booting = Instant::now();
     let node = testkit::rabbitmq_node().await;
     eprintln!("the node answered after {:?}", booting.elapsed());

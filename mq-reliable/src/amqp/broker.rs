@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lapin::options::ExchangeDeclareOptions;
+use lapin::options::{ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Mutex;
@@ -40,7 +40,9 @@ impl BrokerBuilder {
         self
     }
 
-    /// How long one connection attempt may take (default 10 s).
+    /// How long one connection attempt may take, and one setup step on it
+    /// (opening a channel, declaring the topology, subscribing) before the
+    /// connection is given up as unresponsive (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -220,15 +222,65 @@ impl Broker {
 
     /// A new channel on the current connection (a single attempt).
     pub(crate) async fn channel(&self) -> Result<Channel> {
+        self.open_channel(false).await
+    }
+
+    /// A new channel in confirm mode (a single attempt).
+    pub(crate) async fn confirm_channel(&self) -> Result<Channel> {
+        self.open_channel(true).await
+    }
+
+    /// Opens a channel, and puts it in confirm mode if asked, within the
+    /// connect timeout. A connection that does not answer in time is given
+    /// up: a broker restart can leave one that still looks open while its
+    /// replies never come, and every later caller would wait on it.
+    async fn open_channel(&self, confirms: bool) -> Result<Channel> {
         let connection = self.connection().await?;
-        match connection.create_channel().await {
-            Ok(channel) => Ok(channel),
-            Err(error) => {
+        let limit = self.inner.config.connect_timeout;
+        let opening = async {
+            let channel = connection.create_channel().await?;
+            if confirms {
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+            }
+            Ok::<_, lapin::Error>(channel)
+        };
+        match tokio::time::timeout(limit, opening).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(error)) => {
                 // The connection may have died between the check and the call.
                 self.forget(&connection).await;
                 Err(error.into())
             }
+            Err(_) => {
+                self.abandon(&connection).await;
+                Err(Error::Unavailable(format!(
+                    "the broker did not open a channel within {limit:?}; connection given up"
+                )))
+            }
         }
+    }
+
+    /// Forgets `stuck` and closes it in the background, so that the next
+    /// caller opens a fresh connection.
+    pub(crate) async fn abandon(&self, stuck: &Arc<Connection>) {
+        tracing::warn!("AMQP connection unresponsive; opening a new one");
+        self.forget(stuck).await;
+        let stuck = stuck.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                stuck.close(200, "unresponsive".into()),
+            )
+            .await;
+        });
+    }
+
+    /// How long one setup step (a channel, a declaration, a subscription)
+    /// may take before the connection counts as unresponsive.
+    pub(crate) fn setup_timeout(&self) -> Duration {
+        self.inner.config.connect_timeout
     }
 
     /// Drops `dead` as the current connection if it still is.

@@ -480,7 +480,23 @@ impl Consumer {
     async fn open_session(&self, number: u64) -> Result<(Channel, lapin::Consumer, String)> {
         let shared = &self.shared;
         let channel = shared.broker.channel().await?;
-        shared.topology.declare(&channel).await?;
+        let limit = shared.broker.setup_timeout();
+        match tokio::time::timeout(limit, self.subscribe(&channel, number)).await {
+            Ok(Ok((deliveries, tag))) => Ok((channel, deliveries, tag)),
+            Ok(Err(error)) => Err(error),
+            Err(_) => {
+                let _ = channel.close(200, "setup timed out".into()).await;
+                Err(Error::Unavailable(format!(
+                    "declaring and subscribing took longer than {limit:?}"
+                )))
+            }
+        }
+    }
+
+    /// Declares the topology, sets the prefetch and starts consuming.
+    async fn subscribe(&self, channel: &Channel, number: u64) -> Result<(lapin::Consumer, String)> {
+        let shared = &self.shared;
+        shared.topology.declare(channel).await?;
         channel
             .basic_qos(shared.prefetch, BasicQosOptions::default())
             .await?;
@@ -493,7 +509,7 @@ impl Consumer {
                 FieldTable::default(),
             )
             .await?;
-        Ok((channel, deliveries, tag))
+        Ok((deliveries, tag))
     }
 }
 

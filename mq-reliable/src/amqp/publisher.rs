@@ -22,7 +22,7 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::protocol::AMQPSoftError;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
@@ -206,18 +206,25 @@ impl Publisher {
             mandatory: true,
             ..Default::default()
         };
-        let confirm = match channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                options,
-                body,
-                properties,
-            )
-            .await
-        {
-            Ok(confirm) => confirm,
-            Err(error) => return self.failed(channel, error),
+        let sending = channel.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            options,
+            body,
+            properties,
+        );
+        let confirm = match tokio::time::timeout(self.inner.confirm_timeout, sending).await {
+            Ok(Ok(confirm)) => confirm,
+            Ok(Err(error)) => return self.failed(channel, error),
+            Err(_) => {
+                // Not even handed to the connection: a wedged channel. Send
+                // again on a new one (same message id).
+                self.discard(channel);
+                return Attempt::Transient(Error::Unavailable(format!(
+                    "publish not sent within {:?}",
+                    self.inner.confirm_timeout
+                )));
+            }
         };
         let confirmation = match tokio::time::timeout(self.inner.confirm_timeout, confirm).await {
             Err(_) => return Attempt::Fatal(Error::ConfirmTimeout(self.inner.confirm_timeout)),
@@ -265,10 +272,7 @@ impl Publisher {
         if let Some(channel) = self.usable() {
             return Ok(channel);
         }
-        let channel = self.inner.broker.channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        let channel = self.inner.broker.confirm_channel().await?;
         *self.inner.current.lock().expect("publisher channel lock") = Some(channel.clone());
         Ok(channel)
     }
