@@ -22,6 +22,16 @@ use super::dead_letters::DeadLetters;
 use super::publisher::PublisherBuilder;
 use crate::error::{Error, Result};
 
+/// Closes `channel`, giving up after a few seconds: the close of a channel
+/// on a connection that no longer answers would otherwise never return.
+pub(crate) async fn close_quietly(channel: &Channel, reason: &str) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        channel.close(200, reason.to_string().into()),
+    )
+    .await;
+}
+
 /// Builder for a [`Broker`].
 #[derive(Debug, Clone)]
 pub struct BrokerBuilder {
@@ -148,7 +158,7 @@ impl Broker {
                 FieldTable::default(),
             )
             .await;
-        let _ = channel.close(200, "done".into()).await;
+        close_quietly(&channel, "done").await;
         declared.map_err(|e| super::topology::explain(e, &format!("declaring exchange `{name}`")))
     }
 
@@ -166,7 +176,7 @@ impl Broker {
                 FieldTable::default(),
             )
             .await;
-        let _ = channel.close(200, "counted".into()).await;
+        close_quietly(&channel, "counted").await;
         let declared = declared
             .map_err(|e| super::topology::explain(e, &format!("reading queue `{queue}`")))?;
         Ok(declared.message_count() as u64)

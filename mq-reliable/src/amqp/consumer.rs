@@ -254,7 +254,7 @@ impl ConsumerBuilder {
         topology.check_and_prepare(&self.broker).await?;
         let channel = self.broker.channel().await?;
         let declared = topology.declare(&channel).await;
-        let _ = channel.close(200, "declared".into()).await;
+        super::broker::close_quietly(&channel, "declared").await;
         declared?;
         let publisher = self.broker.publisher().build().await?;
         let consumer_id = self.consumer_id.unwrap_or_else(|| {
@@ -441,15 +441,17 @@ impl Consumer {
             if stopping {
                 // No new deliveries; prefetched ones stay unacknowledged and
                 // return to the queue when the channel closes.
-                let _ = channel
-                    .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-                    .await;
+                let _ = tokio::time::timeout(
+                    shared.broker.setup_timeout(),
+                    channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()),
+                )
+                .await;
                 self.drain(&tracker, &hard_stop).await;
-                let _ = channel.close(200, "consumer shut down".into()).await;
+                super::broker::close_quietly(&channel, "consumer shut down").await;
                 return Ok(());
             }
             drop(deliveries);
-            let _ = channel.close(200, "reconnecting".into()).await;
+            super::broker::close_quietly(&channel, "reconnecting").await;
             failures += 1;
             if !shared.broker.reconnect_pause(failures, &self.stop).await {
                 break;
@@ -485,7 +487,7 @@ impl Consumer {
             Ok(Ok((deliveries, tag))) => Ok((channel, deliveries, tag)),
             Ok(Err(error)) => Err(error),
             Err(_) => {
-                let _ = channel.close(200, "setup timed out".into()).await;
+                super::broker::close_quietly(&channel, "setup timed out").await;
                 Err(Error::Unavailable(format!(
                     "declaring and subscribing took longer than {limit:?}"
                 )))

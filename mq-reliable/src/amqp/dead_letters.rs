@@ -109,7 +109,7 @@ impl DeadLetters {
         }
         .await;
         // Closing the channel returns every unacknowledged message to the queue.
-        let _ = channel.close(200, "listed".into()).await;
+        super::broker::close_quietly(&channel, "listed").await;
         result?;
         Ok(letters)
     }
@@ -143,7 +143,7 @@ impl DeadLetters {
             Ok::<_, Error>(())
         }
         .await;
-        let _ = channel.close(200, "replayed".into()).await;
+        super::broker::close_quietly(&channel, "replayed").await;
         publisher.close().await;
         result?;
         Ok(report)

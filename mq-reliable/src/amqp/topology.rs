@@ -182,7 +182,7 @@ pub(crate) async fn exchange_exists(broker: &Broker, exchange: &str) -> Result<b
         .await;
     match result {
         Ok(()) => {
-            let _ = channel.close(200, "checked".into()).await;
+            super::broker::close_quietly(&channel, "checked").await;
             Ok(true)
         }
         Err(error) if is_soft(&error, AMQPSoftError::NOTFOUND) => Ok(false),
