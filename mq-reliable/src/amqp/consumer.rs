@@ -767,12 +767,19 @@ pub(crate) fn copy_properties(properties: &BasicProperties) -> BasicProperties {
 }
 
 async fn ack(shared: &Shared, delivery: &Delivery) {
-    match delivery.ack(BasicAckOptions::default()).await {
-        Ok(true) => Counters::bump(&shared.counters.acked),
-        Ok(false) | Err(_) => {
+    // Bounded like every other broker call: an ack stuck on a connection
+    // that no longer answers would hold its concurrency slot forever.
+    let acked = tokio::time::timeout(
+        shared.broker.setup_timeout(),
+        delivery.ack(BasicAckOptions::default()),
+    )
+    .await;
+    match acked {
+        Ok(Ok(true)) => Counters::bump(&shared.counters.acked),
+        Ok(Ok(false)) | Ok(Err(_)) | Err(_) => {
             Counters::bump(&shared.counters.acks_lost);
             tracing::warn!(
-                "ack could not be sent (channel closed); the broker will deliver the message again"
+                "ack could not be sent (channel closed or unresponsive); the broker will deliver the message again"
             );
         }
     }
