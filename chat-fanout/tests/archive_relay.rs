@@ -51,6 +51,37 @@ async fn relay_process() {
 
 /// Every row of the archive table, checked: one per `(room, epoch, offset)`,
 /// each room's offsets 1..=per_room, payload order = offset order.
+/// Runs the Kafka → PostgreSQL archiver until the archive holds `rows` rows;
+/// returns the pool and how many records the archiver wrote.
+async fn archive_into_postgres(
+    db: &testkit::PgDatabase,
+    kafka: &testkit::KafkaNamespace,
+    topic: &str,
+    rows: u64,
+) -> (PgPool, u64) {
+    let pool = db.pool().await;
+    let pg = PgArchive::new(pool.clone());
+    pg.migrate().await.unwrap();
+    let mut consumer = kafka.client_config();
+    consumer.set("group.id", kafka.name("archiver"));
+    let stop = CancellationToken::new();
+    let archiver = tokio::spawn({
+        let (pg, topic, stop) = (pg.clone(), topic.to_string(), stop.clone());
+        async move { pg.run(consumer, &topic, stop).await }
+    });
+    testkit::wait::until(DEADLINE, "the archive to hold every message", || async {
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM chat_archive")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        count == rows as i64
+    })
+    .await;
+    stop.cancel();
+    let archived = archiver.await.unwrap().unwrap();
+    (pool, archived)
+}
+
 async fn assert_archive_complete(pool: &PgPool, rooms: &[String], per_room: u64) {
     let per: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
         r#"SELECT room, count(*), count(DISTINCT "offset"), min("offset"), max("offset")
@@ -168,26 +199,8 @@ async fn a_relay_killed_mid_archive_and_restarted_leaves_every_message_archived_
     relay.kill9().await;
 
     // Kafka → PostgreSQL: what the dead relay produced twice is one row.
-    let pool = db.pool().await;
-    let pg = PgArchive::new(pool.clone());
-    pg.migrate().await.unwrap();
-    let mut consumer = kafka.client_config();
-    consumer.set("group.id", kafka.name("archiver"));
-    let stop = CancellationToken::new();
-    let archiver = tokio::spawn({
-        let (pg, topic, stop) = (pg.clone(), topic.clone(), stop.clone());
-        async move { pg.run(consumer, &topic, stop).await }
-    });
-    testkit::wait::until(DEADLINE, "the archive to hold every message", || async {
-        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM chat_archive")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        rows == total as i64
-    })
-    .await;
-    stop.cancel();
-    assert_eq!(archiver.await.unwrap().unwrap(), total);
+    let (pool, archived) = archive_into_postgres(&db, &kafka, &topic, total).await;
+    assert_eq!(archived, total);
     assert_archive_complete(&pool, &rooms, PER_ROOM).await;
 }
 
@@ -431,26 +444,7 @@ async fn two_relays_share_the_rooms_and_archive_each_message() {
     );
     assert_eq!((a.gaps + b.gaps, a.errors + b.errors), (0, 0));
 
-    let pool = db.pool().await;
-    let pg = PgArchive::new(pool.clone());
-    pg.migrate().await.unwrap();
-    let mut consumer = kafka.client_config();
-    consumer.set("group.id", kafka.name("archiver"));
-    let stop = CancellationToken::new();
-    let archiver = tokio::spawn({
-        let (pg, topic, stop) = (pg.clone(), topic.clone(), stop.clone());
-        async move { pg.run(consumer, &topic, stop).await }
-    });
-    testkit::wait::until(DEADLINE, "the archive to hold every message", || async {
-        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM chat_archive")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        rows == (PER_ROOM * rooms.len() as u64) as i64
-    })
-    .await;
-    stop.cancel();
-    archiver.await.unwrap().unwrap();
+    let (pool, _) = archive_into_postgres(&db, &kafka, &topic, PER_ROOM * rooms.len() as u64).await;
     assert_archive_complete(&pool, &rooms, PER_ROOM).await;
 }
 

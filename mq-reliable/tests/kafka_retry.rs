@@ -28,17 +28,19 @@ fn spawn(
     (consumer, task)
 }
 
-/// Stops the consumer and waits until it left the group and is dropped
-/// (librdkafka clients must be gone before their topics are deleted).
+/// Stops the consumer, waits until it left the group and is dropped
+/// (librdkafka clients must be gone before their topics are deleted), then
+/// deletes the topics it created.
 async fn stop(
+    ns: &testkit::KafkaNamespace,
     consumer: Arc<Consumer>,
     task: tokio::task::JoinHandle<mq_reliable::Result<()>>,
-) -> Vec<String> {
+) {
     let topics = created(&consumer);
     consumer.shutdown_handle().shutdown();
     task.await.unwrap().unwrap();
     drop(Arc::into_inner(consumer).expect("the only handle"));
-    topics
+    delete_topics(ns, &topics).await;
 }
 
 fn created(consumer: &Consumer) -> Vec<String> {
@@ -119,8 +121,7 @@ async fn retry_topics_try_exactly_max_attempts_then_dead_letter_with_the_envelop
     assert_eq!(stats.retried, 3);
     assert_eq!(stats.acked, 0);
     drop(producer);
-    let topics = stop(consumer, task).await;
-    delete_topics(&ns, &topics).await;
+    stop(&ns, consumer, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,8 +167,7 @@ async fn reject_and_poison_payloads_dead_letter_on_the_first_attempt() {
     );
     assert_eq!(consumer.stats().retried, 0);
     drop(producer);
-    let topics = stop(consumer, task).await;
-    delete_topics(&ns, &topics).await;
+    stop(&ns, consumer, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,8 +252,7 @@ async fn ordered_retry_parks_only_the_failing_key_and_keeps_its_order() {
     assert_eq!(stats.retried, u64::from(attempts_of_first - 1));
     assert_eq!(stats.dead_lettered, 0);
     drop(producer);
-    let topics = stop(consumer, task).await;
-    delete_topics(&ns, &topics).await;
+    stop(&ns, consumer, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

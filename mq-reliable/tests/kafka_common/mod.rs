@@ -13,8 +13,9 @@ use rdkafka::message::OwnedMessage;
 
 pub const PROMPTLY: Duration = Duration::from_secs(60);
 
-/// Reads `n` records of `topic` from the start (its own group).
-pub async fn read_topic(ns: &testkit::KafkaNamespace, topic: &str, n: usize) -> Vec<OwnedMessage> {
+/// A consumer of `topic` from its start, in a group of its own, committing
+/// nothing.
+fn reader(ns: &testkit::KafkaNamespace, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ns
         .client_config()
         .set(
@@ -26,6 +27,12 @@ pub async fn read_topic(ns: &testkit::KafkaNamespace, topic: &str, n: usize) -> 
         .create()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
+    consumer
+}
+
+/// Reads `n` records of `topic` from the start (its own group).
+pub async fn read_topic(ns: &testkit::KafkaNamespace, topic: &str, n: usize) -> Vec<OwnedMessage> {
+    let consumer = reader(ns, topic);
     let mut out = Vec::new();
     let mut stream = consumer.stream();
     tokio::time::timeout(PROMPTLY, async {
@@ -69,17 +76,7 @@ pub async fn read_distinct(
     topic: &str,
     distinct: usize,
 ) -> Vec<OwnedMessage> {
-    let consumer: StreamConsumer = ns
-        .client_config()
-        .set(
-            "group.id",
-            ns.name(&format!("reader-{}", uuid::Uuid::new_v4().simple())),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
+    let consumer = reader(ns, topic);
     let mut out = Vec::new();
     let mut ids = std::collections::HashSet::new();
     let mut stream = consumer.stream();
