@@ -274,7 +274,7 @@ impl Broker {
 
     /// Forgets `stuck` and closes it in the background, so that the next
     /// caller opens a fresh connection.
-    pub(crate) async fn abandon(&self, stuck: &Arc<Connection>) {
+    async fn abandon(&self, stuck: &Arc<Connection>) {
         tracing::warn!("AMQP connection unresponsive; opening a new one");
         self.forget(stuck).await;
         let stuck = stuck.clone();
