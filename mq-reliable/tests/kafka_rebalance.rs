@@ -313,3 +313,111 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
     drop(Arc::into_inner(b));
     kafka_common::delete_topics(&ns, &[format!("{topic}.dlt")]).await;
 }
+
+/// A consumer whose in-flight slots are all taken by handlers that do not
+/// finish still serves the group: when `b` joins, `a` gives up its
+/// partitions at once (its running handlers keep going), so `b` consumes its
+/// share while `a` is stuck. A consumer that only listened to the group when
+/// it had a free slot would hold up the rebalance — and with it every
+/// member of the group — until its handlers finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_member_gives_up_its_partitions_without_waiting_for_its_handlers() {
+    const N: u64 = 200;
+    const IN_FLIGHT: usize = 8;
+    let ns = testkit::kafka().await;
+    let topic = ns.create_topic("orders", PARTITIONS).await.unwrap();
+    let kafka = Kafka::new(ns.brokers());
+    let group = ns.name("workers");
+    let build = |id: &str| {
+        kafka
+            .consumer(&topic, &group)
+            .consumer_id(id)
+            .concurrency(IN_FLIGHT)
+            .max_in_flight(IN_FLIGHT)
+            .commit_interval(Duration::from_millis(100))
+            .shutdown_timeout(Duration::from_secs(5))
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "200")
+            .build()
+    };
+    let producer = kafka.producer().build().unwrap();
+    let mut partition_of = BTreeMap::new();
+    for n in 0..N {
+        let delivery = producer
+            .send(&topic, &format!("k{n}"), &Order::new(n))
+            .await
+            .unwrap();
+        partition_of.insert(n, delivery.partition);
+    }
+    drop(producer);
+
+    // Every record `a` receives before the gate opens waits at the gate.
+    let (open_gate, gate) = watch::channel(false);
+    let log: Log = Arc::default();
+    let everything: HashSet<u64> = (0..N).collect();
+    let (a, a_task) = start(
+        build("a").await.unwrap(),
+        "a",
+        log.clone(),
+        everything,
+        gate.clone(),
+    );
+    testkit::wait::until(PROMPTLY, "a's in-flight slots are all taken", || async {
+        a.stats().consumed >= IN_FLIGHT as u64
+    })
+    .await;
+    assert_eq!(a.stats().connects, 1);
+
+    let (b, b_task) = start(
+        build("b").await.unwrap(),
+        "b",
+        log.clone(),
+        HashSet::new(),
+        gate.clone(),
+    );
+    testkit::wait::until(
+        PROMPTLY,
+        "b owns a share of the partitions and handled every record in it, with a's handlers still stuck",
+        || async {
+            let theirs: BTreeSet<i32> = b.assignment().into_iter().map(|(_, p)| p).collect();
+            let log = log.lock().unwrap();
+            !theirs.is_empty()
+                && partition_of
+                    .iter()
+                    .filter(|(_, p)| theirs.contains(p))
+                    .all(|(n, _)| log.iter().any(|h| h.n == *n && h.who == "b"))
+        },
+    )
+    .await;
+    let (mine, theirs) = (a.assignment(), b.assignment());
+    assert_eq!(
+        mine.len() + theirs.len(),
+        PARTITIONS as usize,
+        "each partition has one owner: a {mine:?}, b {theirs:?}"
+    );
+    assert!(
+        log.lock().unwrap().iter().all(|h| h.who == "b"),
+        "a's handlers are all still at the gate"
+    );
+    // What `a` read is bounded: its slots plus one record per partition
+    // waiting for a slot.
+    assert!(
+        a.stats().consumed <= (IN_FLIGHT + PARTITIONS as usize) as u64,
+        "a read past its bound: {:?}",
+        a.stats()
+    );
+
+    open_gate.send(true).unwrap();
+    testkit::wait::until(PROMPTLY, "every record handled", || async {
+        let log = log.lock().unwrap();
+        (0..N).all(|n| log.iter().any(|h| h.n == n))
+    })
+    .await;
+    a.shutdown_handle().shutdown();
+    b.shutdown_handle().shutdown();
+    a_task.await.unwrap().unwrap();
+    b_task.await.unwrap().unwrap();
+    drop(Arc::into_inner(a));
+    drop(Arc::into_inner(b));
+    kafka_common::delete_topics(&ns, &[format!("{topic}.dlt")]).await;
+}

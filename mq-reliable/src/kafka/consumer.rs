@@ -4,10 +4,11 @@
 //!
 //! # What happens to a record
 //!
-//! 1. It is read from the subscription (the topic, and in
-//!    [`RetryMode::Topics`] its retry topics) once an in-flight slot is free
+//! 1. It is read from its partition's queue (the topic's partitions, and in
+//!    [`RetryMode::Topics`] its retry topics'), its offset is recorded as
+//!    pending for its partition, and it waits for an in-flight slot
 //!    ([`max_in_flight`](ConsumerBuilder::max_in_flight) bounds the records
-//!    held in memory) and its offset is recorded as pending for its partition.
+//!    held in memory).
 //! 2. It joins the lane of its key ([`key_order`](super::key_order)): same
 //!    key, one after the other; different keys, up to
 //!    [`concurrency`](ConsumerBuilder::concurrency) handlers at once.
@@ -19,6 +20,22 @@
 //! 5. Every [`commit_interval`](ConsumerBuilder::commit_interval) the
 //!    consumer commits, per partition, the first offset not completed
 //!    ([`offsets`](super::offsets)): never past unfinished work.
+//!
+//! # Reading
+//!
+//! librdkafka delivers the group's events (rebalances, commit results) on
+//! the consumer's main queue, and only to a caller that polls it. If records
+//! came through that queue too, a consumer with every slot taken would stop
+//! polling, and a rebalance would wait for its handlers to finish — while
+//! every other member of the group waits too (an eager rebalance stops the
+//! whole group), and past the session timeout the broker drops the member.
+//! So each partition known at start-up gets its own queue
+//! ([`split_partition_queue`](rdkafka::consumer::StreamConsumer::split_partition_queue))
+//! and reader task, which holds at most one record while it waits for a
+//! slot; the main queue is polled all the time and serves the group at once.
+//! Records of partitions added to the topic after start-up arrive on the
+//! main queue and do wait for a slot there; restart the consumer after
+//! adding partitions.
 //!
 //! # Rebalance
 //!
@@ -251,6 +268,11 @@ impl ConsumerBuilder {
         let mut needed = retry_topics.clone();
         needed.extend(self.dead_letter_topic.iter().cloned());
         topics::ensure(&admin_config, &needed, partitions, self.replication).await?;
+        let mut subscribed = vec![(self.topic.clone(), partitions)];
+        for topic in &retry_topics {
+            let count = topics::partitions(&admin_config, topic).await?;
+            subscribed.push((topic.clone(), count.unwrap_or(partitions)));
+        }
 
         let producer = self.kafka.producer().build()?;
         let consumer_id = self.consumer_id.unwrap_or_else(|| {
@@ -281,6 +303,7 @@ impl ConsumerBuilder {
             shared: Arc::new(Shared {
                 topic: self.topic,
                 retry_topics,
+                partitions: subscribed,
                 dead_letter_topic: self.dead_letter_topic,
                 producer,
                 retry: self.retry,
@@ -384,6 +407,9 @@ impl std::fmt::Debug for Consumer {
 struct Shared {
     topic: String,
     retry_topics: Vec<String>,
+    /// Every subscribed topic (the topic, then its retry topics) with its
+    /// partition count at build time.
+    partitions: Vec<(String, i32)>,
     dead_letter_topic: Option<String>,
     producer: Producer,
     retry: Backoff,
@@ -523,13 +549,22 @@ impl Consumer {
         Fut: Future<Output = std::result::Result<(), Outcome>> + Send + 'static,
     {
         let shared = &self.shared;
-        let mut subscription: Vec<&str> = vec![shared.topic.as_str()];
-        subscription.extend(shared.retry_topics.iter().map(String::as_str));
+        // Every known partition gets its own queue before the first fetch,
+        // so that a partition waiting for an in-flight slot never stops the
+        // main queue, which serves the group (see "Reading" above).
+        let mut queues = Vec::new();
+        for (topic, partitions) in &shared.partitions {
+            for partition in 0..*partitions {
+                if let Some(queue) = self.consumer.split_partition_queue(topic, partition) {
+                    queues.push(queue);
+                }
+            }
+        }
+        let subscription: Vec<&str> = shared.partitions.iter().map(|(t, _)| t.as_str()).collect();
         self.consumer.subscribe(&subscription)?;
 
         let tasks = TaskTracker::new();
         let hard_stop = CancellationToken::new();
-        let in_flight = Arc::new(Semaphore::new(shared.max_in_flight));
         let dispatcher = Arc::new(Dispatcher {
             _payload: std::marker::PhantomData,
             shared: shared.clone(),
@@ -540,6 +575,13 @@ impl Consumer {
             stop: self.stop.clone(),
             hard_stop: hard_stop.clone(),
         });
+        let intake = Arc::new(Intake {
+            dispatcher,
+            consumer: self.consumer.clone(),
+            in_flight: Arc::new(Semaphore::new(shared.max_in_flight)),
+            gates: Mutex::new(HashMap::new()),
+            stop: self.stop.clone(),
+        });
         let commit_stop = CancellationToken::new();
         let committer = tokio::spawn(commit_loop(
             self.consumer.clone(),
@@ -547,65 +589,47 @@ impl Consumer {
             shared.commit_interval,
             commit_stop.clone(),
         ));
-        let mut gates: HashMap<TopicPartition, mpsc::UnboundedSender<Work>> = HashMap::new();
+        let readers = TaskTracker::new();
+        for queue in queues {
+            let intake = intake.clone();
+            readers.spawn(async move {
+                loop {
+                    let record = tokio::select! {
+                        _ = intake.stop.cancelled() => return,
+                        record = queue.recv() => record,
+                    };
+                    match record {
+                        Ok(record) => {
+                            let record = Received::from(&record);
+                            intake.take(record).await;
+                        }
+                        Err(error) => intake.error(&error),
+                    }
+                }
+            });
+        }
+        readers.close();
+        // The main queue: rebalances, commit results and errors, plus the
+        // records of partitions that did not exist at start-up.
         let mut stream = self.consumer.stream();
         loop {
-            let permit = tokio::select! {
-                _ = self.stop.cancelled() => break,
-                permit = in_flight.clone().acquire_owned() => permit.expect("semaphore never closed"),
-            };
             let next = tokio::select! {
                 _ = self.stop.cancelled() => break,
                 next = stream.next() => next,
             };
-            let record = match next {
-                Some(Ok(record)) => record,
-                Some(Err(error)) => {
-                    tracing::warn!(topic = %shared.topic, %error, "consumer error (librdkafka retries by itself)");
-                    continue;
+            match next {
+                Some(Ok(record)) => {
+                    let record = Received::from(&record);
+                    intake.take(record).await;
                 }
+                Some(Err(error)) => intake.error(&error),
                 None => break,
-            };
-            Counters::bump(&shared.counters.consumed);
-            let partition = (record.topic().to_string(), record.partition());
-            let offset = record.offset();
-            let epoch = shared
-                .tracker
-                .lock()
-                .expect("offset tracker lock")
-                .received(&partition, offset);
-            let Some(epoch) = epoch else {
-                // Fetched before its partition was revoked: not ours any more.
-                continue;
-            };
-            let work = Work {
-                offset,
-                epoch,
-                key: record.key().map(<[u8]>::to_vec),
-                payload: record.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                headers: headers::collect(rdkafka::Message::headers(&record)),
-                partition,
-                _in_flight: permit,
-            };
-            if shared.retry_topics.contains(&work.partition.0) {
-                let gate = gates.entry(work.partition.clone()).or_insert_with(|| {
-                    let (sender, receiver) = mpsc::unbounded_channel();
-                    tasks.spawn(due_gate(
-                        receiver,
-                        dispatcher.clone(),
-                        self.consumer.clone(),
-                        work.partition.clone(),
-                        self.stop.clone(),
-                    ));
-                    sender
-                });
-                let _ = gate.send(work);
-            } else {
-                dispatcher.dispatch(work);
             }
         }
+        readers.wait().await;
         drop(stream);
-        drop(gates);
+        intake.gates.lock().expect("gates lock").clear();
+        drop(intake);
         tasks.close();
         if tokio::time::timeout(shared.shutdown_timeout, tasks.wait())
             .await
@@ -625,6 +649,97 @@ impl Consumer {
         })
         .await;
         Ok(())
+    }
+}
+
+/// A record copied out of librdkafka's buffer, not yet holding a slot.
+struct Received {
+    partition: TopicPartition,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: HeaderList,
+}
+
+impl Received {
+    fn from(record: &rdkafka::message::BorrowedMessage<'_>) -> Self {
+        Self {
+            partition: (record.topic().to_string(), record.partition()),
+            offset: record.offset(),
+            key: record.key().map(<[u8]>::to_vec),
+            payload: record.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers: headers::collect(rdkafka::Message::headers(record)),
+        }
+    }
+}
+
+/// Where records read from any queue enter the consumer: each takes an
+/// in-flight slot, then goes to its key's lane (or, from a retry topic, to
+/// its partition's due gate).
+struct Intake<T, H> {
+    dispatcher: Arc<Dispatcher<T, H>>,
+    consumer: Arc<StreamConsumer<Context>>,
+    in_flight: Arc<Semaphore>,
+    gates: Mutex<HashMap<TopicPartition, mpsc::UnboundedSender<Work>>>,
+    stop: CancellationToken,
+}
+
+impl<T, H> Intake<T, H>
+where
+    T: DeserializeOwned + Send + 'static,
+    H: HandlerFn<T>,
+{
+    /// Takes one record in: waits for a slot (or the stop) and hands it on.
+    async fn take(&self, record: Received) {
+        let shared = &self.dispatcher.shared;
+        Counters::bump(&shared.counters.consumed);
+        // The epoch is taken on arrival, before the wait for a slot: a
+        // revoke during the wait makes this record stale, so it is dropped
+        // instead of being handled under a later assignment.
+        let epoch = shared
+            .tracker
+            .lock()
+            .expect("offset tracker lock")
+            .received(&record.partition, record.offset);
+        let Some(epoch) = epoch else {
+            // Fetched before its partition was revoked: not ours any more.
+            return;
+        };
+        let permit = tokio::select! {
+            _ = self.stop.cancelled() => return,
+            permit = self.in_flight.clone().acquire_owned() => permit.expect("semaphore never closed"),
+        };
+        let work = Work {
+            partition: record.partition,
+            offset: record.offset,
+            epoch,
+            key: record.key,
+            payload: record.payload,
+            headers: record.headers,
+            _in_flight: permit,
+        };
+        if shared.retry_topics.contains(&work.partition.0) {
+            let mut gates = self.gates.lock().expect("gates lock");
+            let gate = gates.entry(work.partition.clone()).or_insert_with(|| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                self.dispatcher.tasks.spawn(due_gate(
+                    receiver,
+                    self.dispatcher.clone(),
+                    self.consumer.clone(),
+                    work.partition.clone(),
+                    self.stop.clone(),
+                ));
+                sender
+            });
+            let _ = gate.send(work);
+        } else {
+            self.dispatcher.dispatch(work);
+        }
+    }
+
+    fn error(&self, error: &rdkafka::error::KafkaError) {
+        let topic = &self.dispatcher.shared.topic;
+        tracing::warn!(%topic, %error, "consumer error (librdkafka retries by itself)");
     }
 }
 
