@@ -1,7 +1,8 @@
-//! The Kafka consumer as a separate process, killed with `kill -9` mid-way
-//! through 100,000 keyed records, with its effects in PostgreSQL.
+//! The Kafka consumer as a separate process, with its effects in
+//! PostgreSQL: `kill -9`ed mid-way through 100,000 keyed records, and frozen
+//! (SIGSTOP) past its session timeout so that the broker drops it.
 //!
-//! The scenario starts this same test binary again (`--exact <this test>`)
+//! Each scenario starts this same test binary again (`--exact <the test>`)
 //! with `MQ_KAFKA_WORKER_*` set in the environment; the test function then
 //! acts as the worker instead of the scenario.
 
@@ -18,9 +19,9 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use testkit::ChildProcess;
 
-const TEST_NAME: &str =
+const KILL_TEST: &str =
     "a_hundred_thousand_keyed_records_through_two_kill_9s_take_effect_once_in_key_order";
-const RECORDS: i64 = 100_000;
+const FREEZE_TEST: &str = "a_worker_frozen_past_its_session_timeout_rejoins_and_loses_nothing";
 const KEYS: i64 = 100;
 const PARTITIONS: i32 = 6;
 /// The worker's `session.timeout.ms`: how long the broker keeps a killed
@@ -165,7 +166,7 @@ impl Scenario {
     /// Produces the records: room `r<i % KEYS>`, per room `seq` 0, 1, 2, …
     /// Enqueued in order on one idempotent producer, so each room's records
     /// are in `seq` order in their partition.
-    async fn produce(&self) {
+    async fn produce(&self, records: i64) {
         let producer: FutureProducer = self
             .ns
             .client_config()
@@ -185,7 +186,7 @@ impl Scenario {
             .create()
             .unwrap();
         let mut deliveries = Vec::new();
-        for i in 0..RECORDS {
+        for i in 0..records {
             let line = Line {
                 room: format!("r{}", i % KEYS),
                 seq: i / KEYS,
@@ -207,10 +208,12 @@ impl Scenario {
         }
     }
 
-    async fn worker(&self) -> ChildProcess {
+    /// Starts a worker process (`test`: the running test's name) and waits
+    /// until the group gave it every partition.
+    async fn worker(&self, test: &str) -> ChildProcess {
         let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
         command
-            .args(["--exact", TEST_NAME, "--nocapture"])
+            .args(["--exact", test, "--nocapture"])
             .env("MQ_KAFKA_WORKER_BROKERS", self.ns.brokers())
             .env("MQ_KAFKA_WORKER_TOPIC", &self.topic)
             .env("MQ_KAFKA_WORKER_GROUP", &self.group)
@@ -254,6 +257,45 @@ impl Scenario {
         }
     }
 
+    /// Asserts that each of `records` took effect exactly once, each room's
+    /// effects in sequence order; returns how many records came back after
+    /// having taken effect (skipped by the inbox).
+    async fn assert_every_effect_once_in_key_order(&self, records: i64) -> i64 {
+        // Every effect exactly once.
+        let (total, distinct): (i64, i64) =
+            sqlx::query_as("SELECT count(*), count(DISTINCT (room, seq)) FROM effects")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+        assert_eq!((total, distinct), (records, records), "every effect once");
+        // Per room, the effects in insertion order have increasing seqs.
+        let (out_of_order,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM (
+                 SELECT seq, lag(seq) OVER (PARTITION BY room ORDER BY id) AS previous
+                 FROM effects) AS ordered
+             WHERE previous IS NOT NULL AND seq <= previous",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        assert_eq!(out_of_order, 0, "a room's effects out of order");
+        let (rooms, per_room_min, per_room_max): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*), min(n), max(n) FROM (SELECT room, count(*) AS n FROM effects GROUP BY room) AS r",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (rooms, per_room_min, per_room_max),
+            (KEYS, records / KEYS, records / KEYS)
+        );
+        let (seen_again,): (i64,) = sqlx::query_as("SELECT count(*) FROM seen_again")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        seen_again
+    }
+
     /// The tables' sizes and a few rooms, for a failure message.
     async fn counts(&self) -> String {
         let counts: (i64, i64, i64) = sqlx::query_as(
@@ -274,25 +316,36 @@ impl Scenario {
     }
 }
 
+/// In a worker process (started by a scenario): runs the worker and returns
+/// true. In the scenario itself: returns false.
+async fn worker_if_asked() -> bool {
+    let Ok(brokers) = std::env::var("MQ_KAFKA_WORKER_BROKERS") else {
+        return false;
+    };
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    worker(
+        brokers,
+        env("MQ_KAFKA_WORKER_TOPIC"),
+        env("MQ_KAFKA_WORKER_GROUP"),
+        env("MQ_KAFKA_WORKER_DATABASE_URL"),
+    )
+    .await;
+    true
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_keyed_records_through_two_kill_9s_take_effect_once_in_key_order() {
-    if let Ok(brokers) = std::env::var("MQ_KAFKA_WORKER_BROKERS") {
-        let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
-        return worker(
-            brokers,
-            env("MQ_KAFKA_WORKER_TOPIC"),
-            env("MQ_KAFKA_WORKER_GROUP"),
-            env("MQ_KAFKA_WORKER_DATABASE_URL"),
-        )
-        .await;
+    const RECORDS: i64 = 100_000;
+    if worker_if_asked().await {
+        return;
     }
     let started = std::time::Instant::now();
     let scenario = Scenario::new().await;
-    scenario.produce().await;
+    scenario.produce(RECORDS).await;
     eprintln!("produced {RECORDS} records after {:?}", started.elapsed());
 
     for threshold in [25_000, 60_000] {
-        let mut worker = scenario.worker().await;
+        let mut worker = scenario.worker(KILL_TEST).await;
         scenario.wait_for_effects(threshold, &worker).await;
         eprintln!("{threshold} effects after {:?}: kill -9", started.elapsed());
         let status = worker.kill9().await;
@@ -309,48 +362,52 @@ async fn a_hundred_thousand_keyed_records_through_two_kill_9s_take_effect_once_i
         // itself.
         tokio::time::sleep(SESSION_TIMEOUT + Duration::from_millis(500)).await;
     }
-    let mut worker = scenario.worker().await;
+    let mut worker = scenario.worker(KILL_TEST).await;
     scenario.wait_for_effects(RECORDS, &worker).await;
     eprintln!("all effects after {:?}", started.elapsed());
     let status = worker.terminate().await;
     assert!(status.success(), "{}", worker.output_text());
 
-    // Every effect exactly once.
-    let (total, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT (room, seq)) FROM effects")
-            .fetch_one(&scenario.pool)
-            .await
-            .unwrap();
-    assert_eq!((total, distinct), (RECORDS, RECORDS), "every effect once");
-    // Per room, the effects in insertion order have increasing seqs.
-    let (out_of_order,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM (
-             SELECT seq, lag(seq) OVER (PARTITION BY room ORDER BY id) AS previous
-             FROM effects) AS ordered
-         WHERE previous IS NOT NULL AND seq <= previous",
-    )
-    .fetch_one(&scenario.pool)
-    .await
-    .unwrap();
-    assert_eq!(out_of_order, 0, "a room's effects out of order");
-    let (rooms, per_room_min, per_room_max): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), min(n), max(n) FROM (SELECT room, count(*) AS n FROM effects GROUP BY room) AS r",
-    )
-    .fetch_one(&scenario.pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        (rooms, per_room_min, per_room_max),
-        (KEYS, RECORDS / KEYS, RECORDS / KEYS)
-    );
+    let seen_again = scenario
+        .assert_every_effect_once_in_key_order(RECORDS)
+        .await;
     // The kills happened between a commit to the inbox and one to Kafka.
-    let (seen_again,): (i64,) = sqlx::query_as("SELECT count(*) FROM seen_again")
-        .fetch_one(&scenario.pool)
-        .await
-        .unwrap();
     assert!(
         seen_again > 0,
         "records handled before a kill and not yet committed come back"
     );
+    kafka_common::delete_topics(&scenario.ns, &[format!("{}.dlt", scenario.topic)]).await;
+}
+
+/// A worker that stops answering for longer than its session timeout (a
+/// frozen VM, a long pause) is dropped by the broker; once it runs again it
+/// learns so, gives up its partitions, joins again and carries on from the
+/// committed offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_frozen_past_its_session_timeout_rejoins_and_loses_nothing() {
+    const RECORDS: i64 = 20_000;
+    if worker_if_asked().await {
+        return;
+    }
+    let scenario = Scenario::new().await;
+    scenario.produce(RECORDS).await;
+    let mut worker = scenario.worker(FREEZE_TEST).await;
+    scenario.wait_for_effects(2_000, &worker).await;
+    worker.signal(nix::sys::signal::Signal::SIGSTOP);
+    let frozen_at = scenario.effects().await;
+    tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(3)).await;
+    assert_eq!(scenario.effects().await, frozen_at, "the worker is frozen");
+    worker.signal(nix::sys::signal::Signal::SIGCONT);
+    scenario.wait_for_effects(RECORDS, &worker).await;
+    let output = worker.output_text();
+    assert!(
+        output.matches("owns every partition").count() >= 2,
+        "the group took the partitions away and gave them back:\n{output}"
+    );
+    let status = worker.terminate().await;
+    assert!(status.success(), "{}", worker.output_text());
+    scenario
+        .assert_every_effect_once_in_key_order(RECORDS)
+        .await;
     kafka_common::delete_topics(&scenario.ns, &[format!("{}.dlt", scenario.topic)]).await;
 }
