@@ -28,6 +28,9 @@ pub struct ChildProcess {
     name: String,
     child: Child,
     output: Arc<Output>,
+    /// The tasks reading stdout and stderr, awaited once the process exited
+    /// so that its last lines are in [`output_text`](Self::output_text).
+    collectors: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ChildProcess {
@@ -43,16 +46,18 @@ impl ChildProcess {
             .spawn()
             .map_err(|e| TestkitError::io(format!("spawning {name}"), e))?;
         let output = Arc::new(Output::default());
+        let mut collectors = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(collect_lines(stdout, output.clone()));
+            collectors.push(tokio::spawn(collect_lines(stdout, output.clone())));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(collect_lines(stderr, output.clone()));
+            collectors.push(tokio::spawn(collect_lines(stderr, output.clone())));
         }
         Ok(Self {
             name,
             child,
             output,
+            collectors,
         })
     }
 
@@ -111,12 +116,20 @@ impl ChildProcess {
         }
     }
 
-    /// Waits for the process to exit.
+    /// Waits for the process to exit and for its output to be read to the
+    /// end (what it printed last is in [`output_text`](Self::output_text)).
     pub async fn wait(&mut self) -> ExitStatus {
-        self.child
+        let status = self
+            .child
             .wait()
             .await
-            .unwrap_or_else(|e| panic!("waiting for {}: {e}", self.name))
+            .unwrap_or_else(|e| panic!("waiting for {}: {e}", self.name));
+        // The pipes close when the process is gone, unless a process it
+        // started still holds them: then what was read so far has to do.
+        for collector in self.collectors.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
+        }
+        status
     }
 }
 
