@@ -21,7 +21,7 @@ use std::time::Duration;
 use common::Order;
 use kafka_common::PROMPTLY;
 use mq_reliable::Message;
-use mq_reliable::kafka::{Consumer, Kafka};
+use mq_reliable::kafka::{Consumer, ConsumerBuilder, Kafka};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -89,6 +89,40 @@ fn start(
     (consumer, task)
 }
 
+/// A topic of [`PARTITIONS`] partitions and a consumer group, in a test's
+/// own namespace.
+struct Group {
+    ns: testkit::KafkaNamespace,
+    kafka: Kafka,
+    topic: String,
+    name: String,
+}
+
+impl Group {
+    async fn new() -> Self {
+        let ns = testkit::kafka().await;
+        let topic = ns.create_topic("orders", PARTITIONS).await.unwrap();
+        Self {
+            kafka: Kafka::new(ns.brokers()),
+            name: ns.name("workers"),
+            topic,
+            ns,
+        }
+    }
+
+    /// A member: quick commits, a short shutdown, and a session timeout that
+    /// survives a busy machine.
+    fn member(&self, id: &str) -> ConsumerBuilder {
+        self.kafka
+            .consumer(&self.topic, &self.name)
+            .consumer_id(id)
+            .commit_interval(Duration::from_millis(100))
+            .shutdown_timeout(Duration::from_secs(5))
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "200")
+    }
+}
+
 /// The group's committed offset per partition (`None`: nothing committed).
 async fn committed(
     ns: &testkit::KafkaNamespace,
@@ -123,21 +157,9 @@ async fn committed(
 async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_is_redone() {
     const N: u64 = 400;
     const KEYS: u64 = 40;
-    let ns = testkit::kafka().await;
-    let topic = ns.create_topic("orders", PARTITIONS).await.unwrap();
-    let kafka = Kafka::new(ns.brokers());
-    let group = ns.name("workers");
-    let build = |id: &str| {
-        kafka
-            .consumer(&topic, &group)
-            .consumer_id(id)
-            .concurrency(8)
-            .commit_interval(Duration::from_millis(100))
-            .shutdown_timeout(Duration::from_secs(5))
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "200")
-            .build()
-    };
+    let setup = Group::new().await;
+    let (ns, kafka, topic, group) = (&setup.ns, &setup.kafka, &setup.topic, &setup.name);
+    let build = |id: &str| setup.member(id).concurrency(8).build();
 
     // Where each record landed; the tenth record of each partition is held.
     let producer = kafka.producer().build().unwrap();
@@ -145,7 +167,7 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
     let mut key_of = BTreeMap::new();
     for n in 0..N {
         let key = format!("k{}", n % KEYS);
-        let delivery = producer.send(&topic, &key, &Order::new(n)).await.unwrap();
+        let delivery = producer.send(topic, &key, &Order::new(n)).await.unwrap();
         position.insert(n, (delivery.partition, delivery.offset));
         key_of.insert(n, key);
     }
@@ -199,7 +221,7 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
         .map(|(partition, (_, offset))| (*partition, Some(*offset)))
         .collect();
     testkit::wait::until(PROMPTLY, "a committed up to the held records", || async {
-        committed(&ns, &group, &topic).await == expected
+        committed(ns, group, topic).await == expected
     })
     .await;
     assert_eq!(a.stats().connects, 1);
@@ -234,7 +256,7 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
     );
     eprintln!("after the join: a owns {mine:?}, b owns {theirs:?}");
     // The revoke committed nothing past the held records.
-    assert_eq!(committed(&ns, &group, &topic).await, expected);
+    assert_eq!(committed(ns, group, topic).await, expected);
 
     // The held handlers now finish: too late, their partitions were revoked.
     open_gate.send(true).unwrap();
@@ -254,7 +276,7 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
     )
     .await;
     testkit::wait::until(PROMPTLY, "everything committed", || async {
-        committed(&ns, &group, &topic).await == end.iter().map(|(p, e)| (*p, Some(*e))).collect()
+        committed(ns, group, topic).await == end.iter().map(|(p, e)| (*p, Some(*e))).collect()
     })
     .await;
     a.shutdown_handle().shutdown();
@@ -311,7 +333,7 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
 
     drop(Arc::into_inner(a));
     drop(Arc::into_inner(b));
-    kafka_common::delete_topics(&ns, &[format!("{topic}.dlt")]).await;
+    kafka_common::delete_topics(ns, &[format!("{topic}.dlt")]).await;
 }
 
 /// A consumer whose in-flight slots are all taken by handlers that do not
@@ -324,27 +346,20 @@ async fn a_joining_member_takes_over_uncommitted_records_and_nothing_committed_i
 async fn a_saturated_member_gives_up_its_partitions_without_waiting_for_its_handlers() {
     const N: u64 = 200;
     const IN_FLIGHT: usize = 8;
-    let ns = testkit::kafka().await;
-    let topic = ns.create_topic("orders", PARTITIONS).await.unwrap();
-    let kafka = Kafka::new(ns.brokers());
-    let group = ns.name("workers");
+    let setup = Group::new().await;
+    let (ns, kafka, topic) = (&setup.ns, &setup.kafka, &setup.topic);
     let build = |id: &str| {
-        kafka
-            .consumer(&topic, &group)
-            .consumer_id(id)
+        setup
+            .member(id)
             .concurrency(IN_FLIGHT)
             .max_in_flight(IN_FLIGHT)
-            .commit_interval(Duration::from_millis(100))
-            .shutdown_timeout(Duration::from_secs(5))
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "200")
             .build()
     };
     let producer = kafka.producer().build().unwrap();
     let mut partition_of = BTreeMap::new();
     for n in 0..N {
         let delivery = producer
-            .send(&topic, &format!("k{n}"), &Order::new(n))
+            .send(topic, &format!("k{n}"), &Order::new(n))
             .await
             .unwrap();
         partition_of.insert(n, delivery.partition);
@@ -419,5 +434,5 @@ async fn a_saturated_member_gives_up_its_partitions_without_waiting_for_its_hand
     b_task.await.unwrap().unwrap();
     drop(Arc::into_inner(a));
     drop(Arc::into_inner(b));
-    kafka_common::delete_topics(&ns, &[format!("{topic}.dlt")]).await;
+    kafka_common::delete_topics(ns, &[format!("{topic}.dlt")]).await;
 }
