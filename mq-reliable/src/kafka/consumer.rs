@@ -592,42 +592,13 @@ impl Consumer {
         let readers = TaskTracker::new();
         for queue in queues {
             let intake = intake.clone();
-            readers.spawn(async move {
-                loop {
-                    let record = tokio::select! {
-                        _ = intake.stop.cancelled() => return,
-                        record = queue.recv() => record,
-                    };
-                    match record {
-                        Ok(record) => {
-                            let record = Received::from(&record);
-                            intake.take(record).await;
-                        }
-                        Err(error) => intake.error(&error),
-                    }
-                }
-            });
+            readers.spawn(async move { intake.read(queue.stream()).await });
         }
         readers.close();
         // The main queue: rebalances, commit results and errors, plus the
         // records of partitions that did not exist at start-up.
-        let mut stream = self.consumer.stream();
-        loop {
-            let next = tokio::select! {
-                _ = self.stop.cancelled() => break,
-                next = stream.next() => next,
-            };
-            match next {
-                Some(Ok(record)) => {
-                    let record = Received::from(&record);
-                    intake.take(record).await;
-                }
-                Some(Err(error)) => intake.error(&error),
-                None => break,
-            }
-        }
+        intake.read(self.consumer.stream()).await;
         readers.wait().await;
-        drop(stream);
         intake.gates.lock().expect("gates lock").clear();
         drop(intake);
         tasks.close();
@@ -737,9 +708,29 @@ where
         }
     }
 
-    fn error(&self, error: &rdkafka::error::KafkaError) {
-        let topic = &self.dispatcher.shared.topic;
-        tracing::warn!(%topic, %error, "consumer error (librdkafka retries by itself)");
+    /// Takes in the records of one queue (a partition's, or the main one)
+    /// until the consumer stops.
+    async fn read(&self, mut queue: rdkafka::consumer::MessageStream<'_, Context>) {
+        loop {
+            let next = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                next = queue.next() => next,
+            };
+            match next {
+                Some(Ok(record)) => {
+                    // Copied out, so librdkafka's buffer is not held while
+                    // the record waits for a slot.
+                    let received = Received::from(&record);
+                    drop(record);
+                    self.take(received).await;
+                }
+                Some(Err(error)) => {
+                    let topic = &self.dispatcher.shared.topic;
+                    tracing::warn!(%topic, %error, "consumer error (librdkafka retries by itself)");
+                }
+                None => return,
+            }
+        }
     }
 }
 
