@@ -1,15 +1,18 @@
-//! The HTTP envelope every `/api` answer uses, and the errors it carries.
+//! The HTTP envelope every `/api` answer uses, the errors it carries, and
+//! [`JsonBody`], the request body extractor that refuses in it.
 //!
 //! Success: `{"success": true, "data": …}`. Failure: `{"success": false,
 //! "error": {"code": "SOLD_OUT", "message": "…"}}` with the matching status.
 
 use axum::Json;
-use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 /// A successful answer: `{"success": true, "data": …}` with `status`.
 pub struct Ok<T>(pub StatusCode, pub T);
@@ -95,11 +98,79 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections (malformed JSON, wrong content type, body too
-/// large) answer in the envelope instead of plain text.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON request body: an object, deserialized into `T`.
+///
+/// Like `axum::Json<T>`, but every refusal answers in the envelope:
+///
+/// | body | status | code |
+/// |---|---|---|
+/// | no JSON content type | `415` | `UNSUPPORTED_MEDIA_TYPE` |
+/// | over the body limit | `413` | `BODY_TOO_LARGE` |
+/// | not JSON, or trailing text after it | `400` | `MALFORMED_JSON` |
+/// | JSON, but not an object (`[1, 2]`, `"x"`, `3`, `null`, …) | `400` | `EXPECTED_OBJECT` |
+/// | an object `T` does not accept (missing or unknown field, wrong type) | `400` | `MALFORMED_JSON` |
+///
+/// Why the object check: a struct that derives `Deserialize` also reads
+/// itself from a JSON array of its fields in declaration order, and
+/// `deny_unknown_fields` only looks at objects. So without it
+/// `{"itemId": 7, "count": 1}` and `[7, 1]` would be the same order. Every
+/// body of this API is an object with named fields; anything else is
+/// refused before `T` sees it. (A body that is meant to be an array needs
+/// another extractor.)
+#[derive(Debug)]
 pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        // Two passes over a body of at most the body limit: the first
+        // (through axum's `Json`, so its content-type, size and syntax
+        // refusals stay as they are) checks that the body is one JSON value
+        // and keeps a copy of its text, building nothing else; the second
+        // deserializes `T` from that text. Checking the first byte of the
+        // raw bytes and parsing once would do too, but would mean copying
+        // axum's content-type rules to keep the `415` ahead of the body.
+        let axum::Json(raw) = axum::Json::<Box<RawValue>>::from_request(request, state).await?;
+        let kind = json_kind(raw.get());
+        if kind != "an object" {
+            return Err(ApiError::bad_request(
+                "EXPECTED_OBJECT",
+                format!("the request body must be a JSON object, not {kind}"),
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(raw.get().as_bytes())?;
+        // `Result::Ok`: a bare `Ok` in this module is the success envelope.
+        Result::Ok(JsonBody(value))
+    }
+}
+
+/// What kind of value the valid JSON text `json` is, with its article:
+/// `"an object"`, `"an array"`, `"a string"`, `"a number"`, `"a boolean"`
+/// or `"null"`.
+///
+/// The first character decides it: valid JSON leaves no other choice.
+/// `RawValue` already excludes the whitespace around a value; it is
+/// skipped here too so the answer does not rest on that.
+fn json_kind(json: &str) -> &'static str {
+    match json
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .chars()
+        .next()
+    {
+        Some('{') => "an object",
+        Some('[') => "an array",
+        Some('"') => "a string",
+        Some('t' | 'f') => "a boolean",
+        Some('n') => "null",
+        Some(_) => "a number",
+        None => "nothing",
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -115,5 +186,37 @@ impl From<JsonRejection> for ApiError {
             status
         };
         ApiError::new(status, code, rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(json: &str) -> &'static str {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        json_kind(raw.get())
+    }
+
+    #[test]
+    fn only_an_object_is_an_object() {
+        assert_eq!(kind_of(r#"{"itemId": 7, "count": 1}"#), "an object");
+        assert_eq!(kind_of(" \n\t{} \r\n"), "an object");
+        assert_eq!(kind_of("[7, 1]"), "an array");
+        assert_eq!(kind_of(" \n[{\"itemId\": 7}]"), "an array");
+        assert_eq!(kind_of(r#""{}""#), "a string");
+        assert_eq!(kind_of("7"), "a number");
+        assert_eq!(kind_of("-7.5e3"), "a number");
+        assert_eq!(kind_of("true"), "a boolean");
+        assert_eq!(kind_of("false"), "a boolean");
+        assert_eq!(kind_of("null"), "null");
+    }
+
+    #[test]
+    fn the_raw_value_leaves_out_the_whitespace_around_it() {
+        let raw: Box<RawValue> = serde_json::from_str(" \n[1, 2]\t ").unwrap();
+        assert_eq!(raw.get(), "[1, 2]");
+        assert_eq!(json_kind("\r\n {}"), "an object");
+        assert_eq!(json_kind(""), "nothing");
     }
 }

@@ -266,3 +266,101 @@ async fn a_lost_stock_counter_is_refused_not_rebuilt() {
         running.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn only_a_json_object_is_an_order_in_every_strategy() {
+    let services = Services::start().await;
+    for strategy in Strategy::ALL {
+        let (running, api) = start(&services, strategy).await;
+        let lamp = item(&running, 5, ItemKind::General, None).await;
+        // A derived struct deserializer also reads a struct from a sequence
+        // of its fields in order, so `[itemId, count]` must be refused by
+        // the body's shape, not by its fields.
+        let not_objects = [
+            format!("[{lamp}, 1]"),
+            format!(" \n\t[{lamp}, 1] \r\n"),
+            format!("[{lamp}, 1, 7]"),
+            format!(r#""{lamp}""#),
+            format!("{lamp}"),
+            "null".to_string(),
+            "true".to_string(),
+        ];
+        for body in &not_objects {
+            let answer = api.order(Some("u1"), body).await;
+            assert_error(&answer, 400, "EXPECTED_OBJECT");
+            assert!(
+                answer.1["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("object")),
+                "{strategy}: {body}: {answer:?}"
+            );
+        }
+        // The other refusals come first, as for any body.
+        let text_plain = api
+            .http
+            .post(format!("http://{}/api/orders", api.addr))
+            .header("content-type", "text/plain")
+            .header("x-user-id", "u1")
+            .body(format!("[{lamp}, 1]"))
+            .send()
+            .await
+            .unwrap();
+        let status = text_plain.status().as_u16();
+        let text_plain = (status, text_plain.json().await.unwrap_or(Value::Null));
+        assert_error(&text_plain, 415, "UNSUPPORTED_MEDIA_TYPE");
+        assert_error(
+            &api.order(
+                Some("u1"),
+                &format!(r#"[{lamp}, 1, "{}"]"#, "x".repeat(8000)),
+            )
+            .await,
+            413,
+            "BODY_TOO_LARGE",
+        );
+        assert_error(
+            &api.order(Some("u1"), &format!("[{lamp}, 1")).await,
+            400,
+            "MALFORMED_JSON",
+        );
+        assert_error(
+            &api.order(
+                Some("u1"),
+                &format!("{{\"itemId\": {lamp}, \"count\": 1}} []"),
+            )
+            .await,
+            400,
+            "MALFORMED_JSON",
+        );
+
+        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE item_id = $1")
+            .bind(lamp)
+            .fetch_one(&running.pool)
+            .await
+            .unwrap();
+        assert_eq!(orders, 0, "{strategy}: no refused body created an order");
+        let (status, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(stock["data"]["stock"], json!(5), "{strategy}");
+        assert_eq!(stock["data"]["reservable"], json!(5), "{strategy}");
+
+        // An object, with whitespace around it, still places an order.
+        let placed = api
+            .order(
+                Some("u1"),
+                &format!(" \n{} \n", json!({"itemId": lamp, "count": 2})),
+            )
+            .await;
+        assert_eq!(placed.0, 202, "{strategy}: {placed:?}");
+        let expected = if strategy.is_asynchronous() {
+            "PENDING"
+        } else {
+            "CONFIRMED"
+        };
+        assert_eq!(placed.1["data"]["status"], json!(expected), "{strategy}");
+        if !strategy.is_asynchronous() {
+            let (_, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+            assert_eq!(stock["data"]["stock"], json!(3), "{strategy}");
+        }
+        running.shutdown().await;
+    }
+}
