@@ -123,8 +123,11 @@ local function deadline_moved(target, current, idle)
   return target - current >= step
 end
 
--- The deadline a session may have now: the one asked for, capped by the idle
--- timeout (when set) and the absolute lifetime.
+-- The deadline a session may have when used now: the one the application
+-- asked for at its last create or save (`requested_expires_at`), capped by the
+-- idle timeout (when set) and the absolute lifetime. A read or a touch passes
+-- the stored `requested_expires_at`, so it never extends a session past what
+-- the application asked for (the rule, with a worked trace: src/deadline.rs).
 local function deadline(requested, now, idle, absolute)
   local target = requested
   if idle > 0 then

@@ -27,7 +27,8 @@ local absolute = created_at + absolute_ms
 local expires_at = deadline(requested, now, idle, absolute)
 
 local fields = { 'version', '1', 'created_at', ms(created_at),
-  'absolute_expires_at', ms(absolute), 'expires_at', ms(expires_at) }
+  'absolute_expires_at', ms(absolute), 'requested_expires_at', ms(requested),
+  'expires_at', ms(expires_at) }
 for i = 1, n do
   table.insert(fields, ARGV[10 + 2 * i - 1])
   table.insert(fields, ARGV[10 + 2 * i])

@@ -21,7 +21,8 @@ local n_set = tonumber(ARGV[10])
 local n_del = tonumber(ARGV[11 + 2 * n_set])
 local key = session_key(prefix, id)
 
-local stored = redis.call('HMGET', key, 'version', 'absolute_expires_at', 'expires_at', 'user_id')
+local stored = redis.call('HMGET', key, 'version', 'absolute_expires_at', 'expires_at', 'user_id',
+  'requested_expires_at')
 if not stored[1] then
   return { 'gone', 0, 0, 0, {} }
 end
@@ -59,6 +60,10 @@ if n_set + n_del > 0 or user_mode ~= 'keep' or base < 0 then
   redis.call('HSET', key, unpack(fields))
 end
 
+-- What the application asks for now caps every later read and touch.
+if tonumber(stored[5]) ~= requested then
+  redis.call('HSET', key, 'requested_expires_at', ms(requested))
+end
 local expires_at = deadline(requested, now, idle, tonumber(stored[2]))
 if deadline_moved(expires_at, current_expiry, idle) then
   set_expiry(prefix, key, id, expires_at, now, stored[4])

@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
+use crate::bases::Bases;
 use crate::conn::{Conn, LazyCluster};
 use crate::error::{Error, Result};
 use crate::keys::Keys;
@@ -21,6 +22,7 @@ pub(crate) struct Settings {
     pub(crate) max_sessions_per_user: u32,
     pub(crate) extend_on_read: bool,
     pub(crate) redis_timeout: Duration,
+    pub(crate) merge_window: Duration,
 }
 
 /// Where the sessions live.
@@ -51,6 +53,7 @@ impl RedisStoreBuilder {
                 max_sessions_per_user: 0,
                 extend_on_read: true,
                 redis_timeout: Duration::from_secs(1),
+                merge_window: Duration::from_secs(60),
             },
         }
     }
@@ -74,9 +77,13 @@ impl RedisStoreBuilder {
     /// How long a session lives without being used. Default 30 minutes
     /// (Spring Session's default). Every save, every read (unless
     /// [`extend_on_read`](Self::extend_on_read) is off) and
-    /// [`RedisStore::touch`] push the deadline this far into the future.
-    /// The deadline a tower-sessions layer asks for (its `Expiry`) is
-    /// honoured when shorter.
+    /// [`RedisStore::touch`] push the deadline this far into the future,
+    /// but never past the deadline the application asked for at the
+    /// session's last save (the tower-sessions layer's `Expiry`) nor past
+    /// the [absolute lifetime](Self::absolute_timeout). Under
+    /// `Expiry::OnInactivity(d)` with `d` no longer than this timeout, reads
+    /// therefore extend nothing: the session ends `d` after its last save.
+    /// The whole rule: [`crate::deadline`].
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.settings.idle_timeout = timeout;
         self
@@ -99,7 +106,10 @@ impl RedisStoreBuilder {
 
     /// Whether reading a session extends its idle deadline (as Spring Session
     /// does on every access). Default `true`; the deadline is written at most
-    /// once a second per session. Off, only saves and
+    /// once a second per session, and never moved past the deadline the
+    /// application asked for at the last save or the absolute lifetime, so
+    /// a read extends a session only where the application's deadline lies
+    /// beyond the [idle timeout](Self::idle_timeout). Off, only saves and
     /// [`RedisStore::touch`] extend it.
     pub fn extend_on_read(mut self, extend: bool) -> Self {
         self.settings.extend_on_read = extend;
@@ -110,6 +120,20 @@ impl RedisStoreBuilder {
     /// error (sessions sit on every request's path: fail fast). Default 1 s.
     pub fn redis_timeout(mut self, timeout: Duration) -> Self {
         self.settings.redis_timeout = timeout;
+        self
+    }
+
+    /// How long after a load its save is still merged field by field (see
+    /// [`crate::merge`]). The store keeps what each record was loaded from
+    /// (version and value fingerprints, not the values) beside the record,
+    /// since the application must not see it in the data, and forgets it
+    /// after this long, or sooner beyond 100,000 loads kept. A save that
+    /// comes later replaces every stored value with the record's (last
+    /// writer wins), counted in [`StoreStats::replacing_saves`](crate::StoreStats::replacing_saves).
+    /// Default 60 s, longer than any request should take; zero turns
+    /// merging off.
+    pub fn merge_window(mut self, window: Duration) -> Self {
+        self.settings.merge_window = window;
         self
     }
 
@@ -163,6 +187,7 @@ impl RedisStoreBuilder {
                 conn,
                 pubsub,
                 keys: Keys::new(&self.prefix, hash_tag),
+                bases: Bases::new(settings.merge_window),
                 settings,
                 counters: Counters::default(),
             }),

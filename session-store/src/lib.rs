@@ -17,8 +17,10 @@
 //!   never out of step.
 //! - **Concurrent saves that do not lose updates** ([`merge`]): two instances
 //!   changing different keys of one session at the same time both keep their
-//!   change.
-//! - **Idle and absolute lifetimes** together, and [`RedisStore::touch`].
+//!   change. What the merge needs is kept in the store, beside the record:
+//!   the application's data holds its own keys and nothing else.
+//! - **Idle and absolute lifetimes** together, under the application's own
+//!   deadline (see below), and [`RedisStore::touch`].
 //! - **Fixation-safe id cycling** ([`cycle_id`]): the old id is deleted only
 //!   once the new record is saved.
 //! - **Revocation events** ([`revocation`]): logout and revocation are
@@ -58,6 +60,36 @@
 //! # let _ = (app, revoked); Ok(()) }
 //! ```
 //!
+//! ## When a session ends
+//!
+//! A session's deadline is
+//! `min(deadline the application asked for, last use + idle timeout, creation + absolute timeout)`
+//! ([`deadline`] has the rule and a worked trace). The first is the expiry
+//! date tower-sessions gives the record at its last create or save (its
+//! `Expiry`), and the store keeps it with the session; the other two are the
+//! builder's [`idle_timeout`](RedisStoreBuilder::idle_timeout) and
+//! [`absolute_timeout`](RedisStoreBuilder::absolute_timeout). A use is a save,
+//! a read (unless [`extend_on_read(false)`](RedisStoreBuilder::extend_on_read))
+//! or a [`touch`](RedisStore::touch); reads and touches never move the
+//! deadline past the other two limits.
+//!
+//! What that guarantees: from its deadline on, `load` returns `None` for the
+//! session (it checks the deadline itself, and Redis expires the key at the
+//! same instant). So no session is returned after the deadline the
+//! application last asked for, after its absolute lifetime, or more than the
+//! idle timeout after its last use. Under `Expiry::OnInactivity(d)` with `d`
+//! no longer than the idle timeout, a read does not extend a session at all:
+//! it ends `d` after the last request that changed it, as tower-sessions
+//! specifies and its `MemoryStore` does. (For reads to count as activity, use
+//! the layer's `with_always_save(true)`, one write per request.)
+//!
+//! What it does not cover: a session may end earlier than the idle timeout
+//! by up to the write step (a tenth of the idle timeout, one second at most),
+//! never later; deadlines are taken from the application's clock, so hosts
+//! must keep time (NTP); another service reading the hash itself must check
+//! `expires_at` (see [`schema`]); and the cookie's own `Max-Age` is set by
+//! tower-sessions, not by the store.
+//!
 //! ## What this crate does not do
 //!
 //! - **Spread one store over a cluster.** [`RedisStore::cluster_builder`]
@@ -75,9 +107,11 @@
 //! no per-user index; this crate is built on the `redis` crate the rest of
 //! this family uses.
 
+mod bases;
 mod builder;
 mod conn;
 mod cycle;
+pub mod deadline;
 mod error;
 mod failure;
 mod keys;

@@ -3,32 +3,35 @@
 //! tower-sessions hands a store the whole record on save. Saving it whole
 //! would let two instances that handle concurrent requests of one user
 //! overwrite each other (the second save puts back the fields the first
-//! changed). So, on load, the store remembers what it read: the version and a
-//! fingerprint of each value, kept in the record under the reserved key
-//! [`BASE_KEY`]. On save it compares the record with that base and sends only
-//! the keys the request set or removed. The save script applies that diff
-//! to whatever is stored now:
+//! changed). So, on load, the store remembers what it read, the record's
+//! base: the version and a fingerprint of each value. It keeps the base
+//! beside the record, not in its data, so the application sees exactly the
+//! keys it stored: filed in the store under the record's data map (each
+//! `HashMap`'s hasher has keys of its own and keeps them for the map's life,
+//! which names the map), for the
+//! [merge window](crate::RedisStoreBuilder::merge_window). On save it compares the record with that
+//! base and sends only the keys the request set or removed. The save script
+//! applies that diff to whatever is stored now:
 //!
 //! - nobody wrote since the load (same version): the result is the record;
 //! - somebody did: their changes to other keys survive, and for a key both
 //!   changed, this save (the later one) wins.
 //!
-//! A record without a base (created in this request, or cleared with
-//! `Session::clear`) replaces every stored value.
+//! A key the request removed is removed, so a `Session::clear` removes every
+//! key the request had loaded; a key another instance added meanwhile
+//! survives it, as any concurrent change to another key does. A record
+//! without a base (one the store no longer remembers) replaces every stored
+//! value.
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::schema::{StoredSession, data_field, key_of};
-
-/// The reserved session key under which a loaded record carries its base.
-pub const BASE_KEY: &str = "__session_store";
+use crate::schema::{StoredSession, data_field};
 
 /// What a request's record was loaded from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Base {
     /// The session id loaded (differs from the record's id after `cycle_id`).
     pub(crate) id: String,
@@ -45,7 +48,7 @@ impl Base {
         stored: &StoredSession,
     ) -> Result<(Self, HashMap<String, Value>)> {
         let mut fields = BTreeMap::new();
-        let mut data = HashMap::with_capacity(stored.data.len() + 1);
+        let mut data = HashMap::with_capacity(stored.data.len());
         for (key, json) in &stored.data {
             let value: Value = serde_json::from_str(json).map_err(|error| Error::Corrupt {
                 id: id.to_string(),
@@ -62,34 +65,6 @@ impl Base {
             fields,
         };
         Ok((base, data))
-    }
-
-    /// The base of a record just created from `set` (hash fields and the
-    /// JSON this crate encoded for them): version 1, fingerprints of that
-    /// JSON, without decoding it again.
-    pub(crate) fn written(id: &str, set: &[(String, String)]) -> Self {
-        let fields = set
-            .iter()
-            .map(|(field, json)| (key_of(field).to_string(), fingerprint(json)))
-            .collect();
-        Self {
-            id: id.to_string(),
-            version: 1,
-            fields,
-        }
-    }
-
-    /// Stores the base in the record's data.
-    pub(crate) fn attach(&self, data: &mut HashMap<String, Value>) {
-        let value = serde_json::to_value(self).expect("a base always serialises");
-        data.insert(BASE_KEY.to_string(), value);
-    }
-
-    /// Reads the base a record carries, if any. A malformed one (somebody
-    /// wrote the reserved key) counts as none: the save replaces.
-    pub(crate) fn detach(data: &HashMap<String, Value>) -> Option<Self> {
-        data.get(BASE_KEY)
-            .and_then(|value| Self::deserialize(value).ok())
     }
 }
 
@@ -110,6 +85,20 @@ pub(crate) struct Changes {
     pub(crate) set: Vec<(String, String)>,
     /// Hash fields removed.
     pub(crate) deleted: Vec<String>,
+    /// Session key → fingerprint of every value of the record: its base once
+    /// the write has succeeded.
+    pub(crate) fingerprints: BTreeMap<String, u64>,
+}
+
+impl Changes {
+    /// The base of the record once this write has made `version` of `id`.
+    pub(crate) fn written(&self, id: &str, version: u64) -> Base {
+        Base {
+            id: id.to_string(),
+            version,
+            fields: self.fingerprints.clone(),
+        }
+    }
 }
 
 /// The diff between a record's data and its base (every value when there is
@@ -120,13 +109,12 @@ pub(crate) fn changes(data: &HashMap<String, Value>, base: Option<&Base>) -> Res
         ..Changes::default()
     };
     for (key, value) in data {
-        if key == BASE_KEY {
-            continue;
-        }
         let json = encode(key, value)?;
+        let now = fingerprint(&json);
         let unchanged = base
             .and_then(|base| base.fields.get(key))
-            .is_some_and(|&seen| seen == fingerprint(&json));
+            .is_some_and(|&seen| seen == now);
+        out.fingerprints.insert(key.clone(), now);
         if !unchanged {
             out.set.push((data_field(key), json));
         }
@@ -202,32 +190,31 @@ mod tests {
             version: 7,
             expires_at_ms: 0,
             absolute_expires_at_ms: None,
+            requested_expires_at_ms: None,
             data: pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         };
-        let (base, mut data) = Base::from_stored("old", &stored).unwrap();
-        base.attach(&mut data);
-        (base, data)
+        Base::from_stored("old", &stored).unwrap()
     }
 
     #[test]
     fn an_untouched_record_sends_nothing() {
         let (base, data) = loaded(&[("a", json!(1)), ("b", json!({"x": [1, 2]}))]);
-        let diff = changes(&data, Base::detach(&data).as_ref()).unwrap();
-        assert_eq!(Base::detach(&data), Some(base));
+        assert_eq!(data.len(), 2, "the stored keys and nothing else");
+        let diff = changes(&data, Some(&base)).unwrap();
         assert_eq!(diff.base_version, Some(7));
         assert!(diff.set.is_empty() && diff.deleted.is_empty(), "{diff:?}");
     }
 
     #[test]
     fn only_set_and_removed_keys_are_sent() {
-        let (_, mut data) = loaded(&[("a", json!(1)), ("b", json!(2)), ("c", json!(3))]);
+        let (base, mut data) = loaded(&[("a", json!(1)), ("b", json!(2)), ("c", json!(3))]);
         data.insert("a".into(), json!(10));
         data.insert("d".into(), json!("new"));
         data.remove("c");
-        let mut diff = changes(&data, Base::detach(&data).as_ref()).unwrap();
+        let mut diff = changes(&data, Some(&base)).unwrap();
         diff.set.sort();
         assert_eq!(
             diff.set,
@@ -249,7 +236,7 @@ mod tests {
         let (mut loaded, _) = loaded(&[("a", json!({"x": [1, 2]})), ("b", json!("s"))]);
         loaded.version = 1;
         loaded.id = "new".into();
-        assert_eq!(Base::written("new", &diff.set), loaded);
+        assert_eq!(diff.written("new", 1), loaded);
     }
 
     #[test]
@@ -262,22 +249,22 @@ mod tests {
 
     #[test]
     fn the_user_binding_follows_the_user_key() {
-        let (_, mut data) = loaded(&[("user_id", json!("alice"))]);
-        let keep = changes(&data, Base::detach(&data).as_ref()).unwrap();
+        let (base, mut data) = loaded(&[("user_id", json!("alice"))]);
+        let keep = changes(&data, Some(&base)).unwrap();
         assert_eq!(
             user_change(&data, &keep, Some("user_id")).unwrap(),
             UserChange::Keep
         );
 
         data.insert("user_id".into(), json!(42));
-        let set = changes(&data, Base::detach(&data).as_ref()).unwrap();
+        let set = changes(&data, Some(&base)).unwrap();
         assert_eq!(
             user_change(&data, &set, Some("user_id")).unwrap(),
             UserChange::Set("42".into())
         );
 
         data.remove("user_id");
-        let unset = changes(&data, Base::detach(&data).as_ref()).unwrap();
+        let unset = changes(&data, Some(&base)).unwrap();
         assert_eq!(
             user_change(&data, &unset, Some("user_id")).unwrap(),
             UserChange::Unset

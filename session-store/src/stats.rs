@@ -18,6 +18,10 @@ pub struct StoreStats {
     /// Saves that found another writer's changes since their load and were
     /// merged field by field.
     pub merged_saves: u64,
+    /// Saves of records whose load the store no longer remembered (older
+    /// than the merge window, or not loaded through this store): they
+    /// replaced every stored value, last writer wins.
+    pub replacing_saves: u64,
     /// Saves dropped because the session was gone (expired or revoked
     /// meanwhile): a revoked session is never brought back.
     pub saves_of_gone_sessions: u64,
@@ -39,6 +43,7 @@ pub(crate) struct Counters {
     pub(crate) id_collisions: AtomicU64,
     pub(crate) saves: AtomicU64,
     pub(crate) merged_saves: AtomicU64,
+    pub(crate) replacing_saves: AtomicU64,
     pub(crate) saves_of_gone_sessions: AtomicU64,
     pub(crate) deletes: AtomicU64,
     pub(crate) revoked: AtomicU64,
@@ -64,6 +69,7 @@ impl Counters {
             id_collisions: read(&self.id_collisions),
             saves: read(&self.saves),
             merged_saves: read(&self.merged_saves),
+            replacing_saves: read(&self.replacing_saves),
             saves_of_gone_sessions: read(&self.saves_of_gone_sessions),
             deletes: read(&self.deletes),
             revoked: read(&self.revoked),

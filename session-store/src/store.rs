@@ -4,14 +4,16 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use redis::FromRedisValue;
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 
+use crate::bases::Bases;
 use crate::builder::{RedisStoreBuilder, Settings, Source};
 use crate::conn::Conn;
+use crate::deadline;
 use crate::error::{Error, Result};
 use crate::failure;
 use crate::keys::Keys;
@@ -43,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) settings: Settings,
     pub(crate) counters: Counters,
+    /// What each record handed out was loaded from, for its save's merge.
+    pub(crate) bases: Bases,
 }
 
 impl fmt::Debug for RedisStore {
@@ -68,16 +72,18 @@ pub struct SessionInfo {
 /// What the create and save scripts answer.
 struct WriteOutcome {
     status: String,
+    version: u64,
     merged: bool,
     evicted: Vec<String>,
 }
 
 impl FromRedisValue for WriteOutcome {
     fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
-        let (status, _version, merged, _expires_at, evicted): (String, i64, i64, i64, Vec<String>) =
+        let (status, version, merged, _expires_at, evicted): (String, u64, i64, i64, Vec<String>) =
             FromRedisValue::from_redis_value(value)?;
         Ok(Self {
             status,
+            version,
             merged: merged == 1,
             evicted,
         })
@@ -109,10 +115,13 @@ impl RedisStore {
 
     /// Reads session `id`: `None` when it does not exist or has expired.
     ///
-    /// One `HGETALL`. When the idle deadline should move (see
+    /// The record's data holds exactly the session's keys; what the save
+    /// needs to merge is kept beside it, in the store. One `HGETALL`. When
+    /// the idle deadline should move (see
     /// [`extend_on_read`](RedisStoreBuilder::extend_on_read)), a
     /// [`touch`](Self::touch) is sent in the background, so the read does not
-    /// wait for the write.
+    /// wait for the write. Neither moves the deadline past the one the
+    /// application asked for at the session's last save.
     pub async fn load_record(&self, id: &Id) -> Result<Option<Record>> {
         let session_id = id.to_string();
         let key = self.inner.keys.session(&session_id);
@@ -134,7 +143,9 @@ impl RedisStore {
             return Ok(None);
         }
         let (base, mut data) = Base::from_stored(&session_id, &stored)?;
-        base.attach(&mut data);
+        self.inner
+            .bases
+            .remember_new(&mut data, base, Instant::now());
         let mut expires_at_ms = stored.expires_at_ms;
         if let Some(extended) = self.extension_due(&stored, now) {
             expires_at_ms = extended;
@@ -152,17 +163,20 @@ impl RedisStore {
         }))
     }
 
-    /// The deadline a read should move the session to, if it should (the
-    /// same rule as the scripts' `deadline_moved`).
+    /// The deadline a read should move the session to, if it should (see
+    /// [`crate::deadline`]; `touch.lua` applies the same rule).
     fn extension_due(&self, stored: &StoredSession, now: i64) -> Option<i64> {
         let settings = &self.inner.settings;
         if !settings.extend_on_read {
             return None;
         }
-        let idle = settings.idle_timeout.as_millis() as i64;
-        let target = (now + idle).min(stored.absolute_expires_at_ms.unwrap_or(i64::MAX));
-        let step = (idle / 10).min(1000);
-        (target - stored.expires_at_ms >= step).then_some(target)
+        deadline::extension(
+            stored.expires_at_ms,
+            stored.requested_expires_at_ms,
+            stored.absolute_expires_at_ms,
+            now,
+            settings.idle_timeout.as_millis() as i64,
+        )
     }
 
     /// Creates a session for `record`, drawing a new id while it collides
@@ -171,7 +185,10 @@ impl RedisStore {
     /// script, after this one is written.
     pub async fn create_record(&self, record: &mut Record) -> Result<()> {
         let settings = &self.inner.settings;
-        let previous = Base::detach(&record.data)
+        let previous = self
+            .inner
+            .bases
+            .recall(&record.data, Instant::now())
             .map(|base| base.id)
             .filter(|previous| *previous != record.id.to_string());
         let changes = merge::changes(&record.data, None)?;
@@ -204,19 +221,29 @@ impl RedisStore {
             bump(&self.inner.counters.creates);
             add(&self.inner.counters.evicted, outcome.evicted.len() as u64);
             // From now on this record is based on what was just written.
-            Base::written(&record.id.to_string(), &changes.set).attach(&mut record.data);
+            let written = changes.written(&record.id.to_string(), outcome.version);
+            self.inner
+                .bases
+                .remember_new(&mut record.data, written, Instant::now());
             return Ok(());
         }
         Err(Error::IdCollisions(CREATE_ATTEMPTS))
     }
 
     /// Saves `record`: the keys it changed since its load, merged with any
-    /// concurrent save (see [`crate::merge`]). A session that is gone
-    /// (expired, logged out, revoked) stays gone.
+    /// concurrent save (see [`crate::merge`]). A record whose load the store
+    /// no longer remembers (see
+    /// [`merge_window`](RedisStoreBuilder::merge_window)) replaces every
+    /// stored value. A session that is gone (expired, logged out, revoked)
+    /// stays gone.
     pub async fn save_record(&self, record: &Record) -> Result<()> {
         let settings = &self.inner.settings;
         let session_id = record.id.to_string();
-        let base = Base::detach(&record.data).filter(|base| base.id == session_id);
+        let base = self
+            .inner
+            .bases
+            .recall(&record.data, Instant::now())
+            .filter(|base| base.id == session_id);
         let changes = merge::changes(&record.data, base.as_ref())?;
         let (user_mode, user) =
             match merge::user_change(&record.data, &changes, settings.user_key.as_deref())? {
@@ -250,6 +277,15 @@ impl RedisStore {
             return Ok(());
         }
         bump(&self.inner.counters.saves);
+        if changes.base_version.is_none() {
+            bump(&self.inner.counters.replacing_saves);
+        }
+        // A second save in the same request diffs against this one.
+        self.inner.bases.remember_saved(
+            &record.data,
+            changes.written(&session_id, outcome.version),
+            Instant::now(),
+        );
         if outcome.merged {
             bump(&self.inner.counters.merged_saves);
             tracing::debug!("concurrent save detected; merged field by field");
@@ -337,8 +373,10 @@ impl RedisStore {
         Ok(true)
     }
 
-    /// Extends session `id`'s idle deadline without rewriting its data (up
-    /// to its absolute deadline). Returns the new deadline, or `None` when
+    /// Extends session `id`'s idle deadline without rewriting its data, up
+    /// to the deadline the application asked for at the session's last
+    /// create or save and to its absolute deadline, never past them (see
+    /// [`crate::deadline`]). Returns the session's deadline, or `None` when
     /// the session is gone.
     pub async fn touch(&self, id: &Id) -> Result<Option<OffsetDateTime>> {
         let mut call = scripts::TOUCH.prepare_invoke();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::{Value, json};
-use session_store::{Reason, RedisStore, RevocationEvent, merge::BASE_KEY};
+use session_store::{Reason, RedisStore, RevocationEvent};
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::{Session, SessionStore};
@@ -25,12 +25,6 @@ fn record(pairs: &[(&str, Value)]) -> Record {
             .collect(),
         expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
     }
-}
-
-fn user_data(record: &Record) -> HashMap<String, Value> {
-    let mut data = record.data.clone();
-    data.remove(BASE_KEY);
-    data
 }
 
 async fn hash(server: &testkit::RedisServer, key: &str) -> HashMap<String, String> {
@@ -64,7 +58,27 @@ async fn a_session_is_one_readable_hash() {
         expires_at - created_at <= 30 * 60 * 1000,
         "the idle timeout (30 min) caps the hour the layer asked for"
     );
-    assert!(!stored.contains_key(&format!("data:{BASE_KEY}")));
+    assert_eq!(
+        stored["requested_expires_at"],
+        (created.expiry_date.unix_timestamp_nanos() / 1_000_000).to_string(),
+        "the hour the layer asked for is kept"
+    );
+    let mut fields: Vec<&str> = stored.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "absolute_expires_at",
+            "created_at",
+            "data:cart",
+            "data:user_id",
+            "expires_at",
+            "requested_expires_at",
+            "user_id",
+            "version"
+        ],
+        "the schema's fields and nothing else"
+    );
     let pttl: i64 = server
         .connection()
         .await
@@ -74,7 +88,7 @@ async fn a_session_is_one_readable_hash() {
     assert!(pttl > 29 * 60 * 1000 && pttl <= 30 * 60 * 1000, "{pttl}");
 
     let loaded = store.load(&created.id).await.unwrap().expect("live");
-    assert_eq!(user_data(&loaded), user_data(&created));
+    assert_eq!(loaded.data, created.data);
     assert_eq!(loaded.expiry_date.unix_timestamp(), expires_at / 1000);
 
     store.delete(&created.id).await.unwrap();
@@ -147,7 +161,7 @@ async fn concurrent_saves_of_different_keys_both_survive() {
 }
 
 #[tokio::test]
-async fn a_removed_key_is_removed_and_a_cleared_session_replaces_everything() {
+async fn a_removed_key_is_removed_and_a_cleared_session_keeps_only_new_keys() {
     let server = testkit::redis().await;
     let store = store_on(&server).build().unwrap();
     let mut created = record(&[("a", json!(1)), ("b", json!(2))]);
@@ -157,21 +171,15 @@ async fn a_removed_key_is_removed_and_a_cleared_session_replaces_everything() {
     loaded.data.remove("a");
     store.save(&loaded).await.unwrap();
     let after_remove = store.load(&created.id).await.unwrap().unwrap();
-    assert_eq!(
-        user_data(&after_remove),
-        HashMap::from([("b".into(), json!(2))])
-    );
+    assert_eq!(after_remove.data, HashMap::from([("b".into(), json!(2))]));
 
-    // `Session::clear` drops the base too: the next save replaces all.
+    // `Session::clear`: every key the request loaded is removed.
     let mut cleared = after_remove.clone();
     cleared.data.clear();
     cleared.data.insert("c".into(), json!(3));
     store.save(&cleared).await.unwrap();
     let replaced = store.load(&created.id).await.unwrap().unwrap();
-    assert_eq!(
-        user_data(&replaced),
-        HashMap::from([("c".into(), json!(3))])
-    );
+    assert_eq!(replaced.data, HashMap::from([("c".into(), json!(3))]));
 }
 
 #[tokio::test]
@@ -251,12 +259,19 @@ async fn touch_extends_without_rewriting_data() {
         .build()
         .unwrap();
     let mut created = record(&[("n", json!(1))]);
-    created.expiry_date = OffsetDateTime::now_utc() + time::Duration::seconds(5);
     store.create(&mut created).await.unwrap();
     let key = format!("session:{}", created.id);
     let before = hash(&server, &key).await;
+    let created_deadline: i64 = before["expires_at"].parse().unwrap();
 
-    let deadline = store.touch(&created.id).await.unwrap().expect("live");
+    // The layer asked for an hour: touch moves the idle deadline (60 s).
+    let deadline = testkit::wait::until_ok(Duration::from_secs(2), || async {
+        let deadline = store.touch(&created.id).await.unwrap().expect("live");
+        let moved = deadline.unix_timestamp_nanos() / 1_000_000 > i128::from(created_deadline);
+        if moved { Ok(deadline) } else { Err(deadline) }
+    })
+    .await
+    .expect("touch moves the deadline once a millisecond has passed");
     let after = hash(&server, &key).await;
     assert!(deadline > OffsetDateTime::now_utc() + time::Duration::seconds(55));
     assert_eq!(after["version"], before["version"], "touch is not a save");
@@ -264,6 +279,134 @@ async fn touch_extends_without_rewriting_data() {
     let pttl: i64 = server.connection().await.pttl(&key).await.unwrap();
     assert!(pttl > 55_000, "{pttl}");
     assert_eq!(store.touch(&Id::default()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn reads_and_touch_never_extend_past_the_deadline_the_application_asked_for() {
+    let server = testkit::redis().await;
+    // The default idle timeout (30 min) is far longer than what the
+    // application asks for: only the application's deadline may end it.
+    let store = store_on(&server).build().unwrap();
+    let mut created = record(&[("n", json!(1))]);
+    created.expiry_date = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let asked_for = created.expiry_date;
+    store.create(&mut created).await.unwrap();
+    let key = format!("session:{}", created.id);
+
+    let loaded = store.load(&created.id).await.unwrap().expect("live");
+    assert!(
+        loaded.expiry_date <= asked_for,
+        "a read moved the deadline to {}, past the {asked_for} asked for",
+        loaded.expiry_date
+    );
+    let touched = store.touch(&created.id).await.unwrap().expect("live");
+    assert!(
+        touched <= asked_for,
+        "touch moved the deadline to {touched}, past the {asked_for} asked for"
+    );
+    let pttl: i64 = server.connection().await.pttl(&key).await.unwrap();
+    assert!(pttl <= 1000, "the key outlives the deadline: {pttl} ms");
+
+    // Read it until it is gone: it ends at the deadline asked for, whatever
+    // the reads in between.
+    testkit::wait::until(Duration::from_secs(3), "the session to expire", || async {
+        store.load(&created.id).await.unwrap().is_none()
+    })
+    .await;
+    assert!(OffsetDateTime::now_utc() >= asked_for - time::Duration::milliseconds(5));
+    assert_eq!(store.touch(&created.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn loaded_data_is_exactly_what_the_application_stored() {
+    let server = testkit::redis().await;
+    let store = Arc::new(store_on(&server).build().unwrap());
+    let data = HashMap::from([
+        ("user_id".to_string(), json!("alice")),
+        ("cart".to_string(), json!({"items": [1, 2]})),
+    ]);
+    let mut created = record(&[]);
+    created.data = data.clone();
+    store.create(&mut created).await.unwrap();
+    assert_eq!(created.data, data, "create added bookkeeping to the record");
+
+    let loaded = store.load(&created.id).await.unwrap().expect("live");
+    assert_eq!(loaded.data, data, "a load added bookkeeping to the data");
+
+    // As a handler sees it, through tower-sessions' `Session`.
+    let session = Session::new(Some(created.id), store.clone(), None);
+    assert_eq!(
+        session.get_value("__session_store").await.unwrap(),
+        None,
+        "the store's reserved key is visible to the application"
+    );
+    assert_eq!(
+        session.get_value("cart").await.unwrap(),
+        Some(data["cart"].clone())
+    );
+}
+
+#[tokio::test]
+async fn interleaved_requests_on_one_instance_merge_against_what_each_loaded() {
+    let server = testkit::redis().await;
+    let store = store_on(&server).build().unwrap();
+    let mut created = record(&[("a", json!(1)), ("b", json!(1))]);
+    store.create(&mut created).await.unwrap();
+
+    // Three requests of one user on one instance: A and B load version 1,
+    // A saves, C loads version 2, then B and C save.
+    let mut request_a = store.load(&created.id).await.unwrap().unwrap();
+    let mut request_b = store.load(&created.id).await.unwrap().unwrap();
+    request_a.data.insert("a".into(), json!(2));
+    store.save(&request_a).await.unwrap();
+    let mut request_c = store.load(&created.id).await.unwrap().unwrap();
+    request_b.data.insert("b".into(), json!(2));
+    store.save(&request_b).await.unwrap();
+    request_c.data.insert("c".into(), json!(3));
+    store.save(&request_c).await.unwrap();
+
+    let merged = store.load(&created.id).await.unwrap().unwrap();
+    assert_eq!(
+        merged.data["a"],
+        json!(2),
+        "B, loaded before A's save, kept A's change"
+    );
+    assert_eq!(
+        merged.data["b"],
+        json!(2),
+        "C, loaded before B's save, kept B's change"
+    );
+    assert_eq!(merged.data["c"], json!(3));
+}
+
+#[tokio::test]
+async fn a_save_the_store_no_longer_remembers_the_load_of_replaces_every_value() {
+    let server = testkit::redis().await;
+    // A zero merge window forgets every load at once: the fallback a request
+    // that outlives the window meets.
+    let forgetful = store_on(&server)
+        .merge_window(Duration::ZERO)
+        .build()
+        .unwrap();
+    let other = store_on(&server).build().unwrap();
+    let mut created = record(&[("a", json!(1))]);
+    other.create(&mut created).await.unwrap();
+
+    let mut late = forgetful.load(&created.id).await.unwrap().unwrap();
+    let mut meanwhile = other.load(&created.id).await.unwrap().unwrap();
+    meanwhile.data.insert("b".into(), json!(2));
+    other.save(&meanwhile).await.unwrap();
+    late.data.insert("a".into(), json!(10));
+    forgetful.save(&late).await.unwrap();
+
+    let stored = other.load(&created.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.data,
+        HashMap::from([("a".into(), json!(10))]),
+        "last writer wins, whole record"
+    );
+    assert_eq!(forgetful.stats().replacing_saves, 1);
+    assert_eq!(other.stats().replacing_saves, 0);
 }
 
 #[tokio::test]
