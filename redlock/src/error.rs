@@ -31,6 +31,22 @@ pub enum Error {
         /// A majority of the configured nodes.
         needed: usize,
     },
+    /// A newer holder of the lock has already read or written the fenced
+    /// resource (see [`crate::fence`]): this holder's lease ran out while it
+    /// was paused or cut off. Abandon the work; the refused call wrote
+    /// nothing, and whatever this holder read must not be written back.
+    #[error("fenced out: token {token} is older than the resource's fence {fence}")]
+    Fenced {
+        /// The token this holder presented.
+        token: u64,
+        /// The newer token the resource has already seen.
+        fence: u64,
+    },
+    /// A fenced database statement failed (feature `postgres`). Usually
+    /// transient: retry the transaction, or fail the request.
+    #[cfg(feature = "postgres")]
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
     /// The configuration is unusable (fix the builder call).
     #[error("invalid configuration: {0}")]
     Config(String),

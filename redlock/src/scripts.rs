@@ -23,6 +23,8 @@ script!(RELEASE, "release.lua");
 script!(RETRACT, "retract.lua");
 script!(RAISE_FENCE, "raise_fence.lua");
 script!(SET_IF_NEWER, "set_if_newer.lua");
+script!(FENCED_READ, "fenced_read.lua");
+script!(FENCED_WRITE, "fenced_write.lua");
 script!(SEMAPHORE_ACQUIRE, "semaphore_acquire.lua");
 script!(SEMAPHORE_RENEW, "semaphore_renew.lua");
 script!(SEMAPHORE_RELEASE, "semaphore_release.lua");

@@ -1,37 +1,164 @@
-//! The documented SQL fencing pattern, against PostgreSQL: a write carrying
-//! an older token than the last accepted one updates nothing.
+//! Fencing rows in PostgreSQL: `PgFence::raise` as the first statement of a
+//! holder's transaction fences everything the transaction reads and writes;
+//! the blind-write pattern (`… WHERE fence < $token`) refuses older writes.
 
 use std::time::Duration;
 
+use redlock::fence::PgFence;
+use redlock::{Error, LockGuard, LockManager};
+use sqlx::PgPool;
+
 mod common;
 
-const FENCED_UPDATE: &str =
-    "UPDATE stock SET quantity = $1, fence = $2 WHERE item_id = $3 AND fence < $2";
-
-#[tokio::test]
-async fn an_update_with_an_older_token_changes_nothing() {
-    let server = testkit::redis().await;
-    let database = testkit::postgres().await;
-    let pool = database.pool().await;
+async fn stock_table(pool: &PgPool, quantity: i32) {
     sqlx::query("CREATE TABLE stock (item_id BIGINT PRIMARY KEY, quantity INT NOT NULL, fence BIGINT NOT NULL DEFAULT 0)")
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO stock (item_id, quantity) VALUES (100, 10)")
-        .execute(&pool)
+    sqlx::query("INSERT INTO stock (item_id, quantity) VALUES (100, $1)")
+        .bind(quantity)
+        .execute(pool)
         .await
         .unwrap();
+}
 
-    let locks = common::manager(&server, Duration::from_secs(5)).await;
+/// Two holders in turn: the first one's lease "ran out" (its guard dropped
+/// while it goes on), the second took the lock.
+async fn two_holders(locks: &LockManager) -> (u64, LockGuard) {
     let stale = locks.lock("stock:100").await.unwrap();
-    let stale_token = stale.fencing_token() as i64;
-    drop(stale); // its holder "paused"; the lock moves on
+    let stale_token = stale.fencing_token();
+    drop(stale);
     let current = locks
         .try_lock("stock:100", common::PROMPTLY)
         .await
         .unwrap()
         .unwrap();
-    let current_token = current.fencing_token() as i64;
+    (stale_token, current)
+}
+
+/// Takes one unit in a transaction fenced by `token`; returns what it read.
+async fn take_one(pool: &PgPool, fence: &PgFence, token: u64) -> Result<i32, Error> {
+    let mut tx = pool.begin().await?;
+    fence.raise(&mut tx, 100_i64, token).await?;
+    let left: i32 = sqlx::query_scalar("SELECT quantity FROM stock WHERE item_id = 100")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE stock SET quantity = $1 WHERE item_id = 100")
+        .bind(left - 1)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(left)
+}
+
+async fn quantity_and_fence(pool: &PgPool) -> (i32, i64) {
+    sqlx::query_as("SELECT quantity, fence FROM stock WHERE item_id = 100")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_newer_holder_waits_for_the_older_ones_transaction_and_reads_its_write() {
+    let server = testkit::redis().await;
+    let database = testkit::postgres().await;
+    let pool = database.pool().await;
+    stock_table(&pool, 10).await;
+    let fence = PgFence::new("stock", "item_id", "fence").unwrap();
+    let locks = common::manager(&server, Duration::from_secs(5)).await;
+    let (older, newer) = two_holders(&locks).await;
+
+    // The older holder raised and read, then paused inside its transaction.
+    let mut paused = pool.begin().await.unwrap();
+    fence.raise(&mut paused, 100_i64, older).await.unwrap();
+    let read: i32 = sqlx::query_scalar("SELECT quantity FROM stock WHERE item_id = 100")
+        .fetch_one(&mut *paused)
+        .await
+        .unwrap();
+    // The newer holder's transaction starts meanwhile and must wait for it.
+    let newer_token = newer.fencing_token();
+    let newer_take = tokio::spawn({
+        let (pool, fence) = (pool.clone(), fence.clone());
+        async move { take_one(&pool, &fence, newer_token).await }
+    });
+    testkit::wait::until(common::PROMPTLY, "the newer raise to wait on the row", || {
+        let pool = pool.clone();
+        async move {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            waiting == 1
+        }
+    })
+    .await;
+    sqlx::query("UPDATE stock SET quantity = $1 WHERE item_id = 100")
+        .bind(read - 1)
+        .execute(&mut *paused)
+        .await
+        .unwrap();
+    paused.commit().await.unwrap();
+
+    assert_eq!(
+        newer_take.await.unwrap().unwrap(),
+        9,
+        "it read the older write"
+    );
+    assert_eq!(quantity_and_fence(&pool).await, (8, newer_token as i64));
+    newer.unlock().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_older_holder_is_refused_at_its_first_statement_and_changes_nothing() {
+    let server = testkit::redis().await;
+    let database = testkit::postgres().await;
+    let pool = database.pool().await;
+    stock_table(&pool, 10).await;
+    let fence = PgFence::new("stock", "item_id", "fence").unwrap();
+    let locks = common::manager(&server, Duration::from_secs(5)).await;
+    let (older, newer) = two_holders(&locks).await;
+
+    assert_eq!(
+        take_one(&pool, &fence, newer.fencing_token())
+            .await
+            .unwrap(),
+        10
+    );
+    match take_one(&pool, &fence, older).await {
+        Err(Error::Fenced { token, fence }) => {
+            assert_eq!((token, fence), (older, newer.fencing_token()));
+        }
+        other => panic!("the older holder must be fenced out, got {other:?}"),
+    }
+    assert_eq!(
+        quantity_and_fence(&pool).await,
+        (9, newer.fencing_token() as i64)
+    );
+    let missing = {
+        let mut tx = pool.begin().await.unwrap();
+        fence.raise(&mut tx, 404_i64, newer.fencing_token()).await
+    };
+    assert!(
+        matches!(missing, Err(Error::Database(sqlx::Error::RowNotFound))),
+        "{missing:?}"
+    );
+    newer.unlock().await.unwrap();
+}
+
+const FENCED_UPDATE: &str =
+    "UPDATE stock SET quantity = $1, fence = $2 WHERE item_id = $3 AND fence < $2";
+
+#[tokio::test]
+async fn a_blind_write_with_an_older_token_changes_nothing() {
+    let server = testkit::redis().await;
+    let database = testkit::postgres().await;
+    let pool = database.pool().await;
+    stock_table(&pool, 10).await;
+    let locks = common::manager(&server, Duration::from_secs(5)).await;
+    let (stale_token, current) = two_holders(&locks).await;
+    let (stale_token, current_token) = (stale_token as i64, current.fencing_token() as i64);
 
     let applied = sqlx::query(FENCED_UPDATE)
         .bind(9)
@@ -53,11 +180,6 @@ async fn an_update_with_an_older_token_changes_nothing() {
         .rows_affected();
     assert_eq!(refused, 0, "the stale holder's write is refused");
 
-    let (quantity, fence): (i32, i64) =
-        sqlx::query_as("SELECT quantity, fence FROM stock WHERE item_id = 100")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!((quantity, fence), (9, current_token));
+    assert_eq!(quantity_and_fence(&pool).await, (9, current_token));
     current.unlock().await.unwrap();
 }

@@ -5,6 +5,10 @@
 //! The test binary runs itself as the holder: `paused_holder_worker` checks
 //! the same story in one process when started directly, and plays the holder
 //! when started with `REDLOCK_HOLDER_URL` set.
+//!
+//! The read → modify → write story has the newer holder *read* before the
+//! paused one resumes: a fence raised only by writes would let both
+//! increments of the same value through (see `redlock::fence`).
 
 use std::time::Duration;
 
@@ -124,6 +128,116 @@ async fn a_holder_paused_past_its_lease_loses_the_lock_and_its_fenced_write() {
         .await
         .unwrap();
     assert_eq!(value, "100", "the stale holder's write was refused");
+    assert!(holder.wait().await.success());
+    guard.unlock().await.unwrap();
+}
+
+/// Read → modify → write, the newer holder reading first: the holder reads
+/// the counter (raising its fence), announces it, and waits for `go` on a
+/// list; the test freezes it past its lease, takes the lock and reads the
+/// same value, then lets it go. Its write must be refused, and the newer
+/// holder's increment is the only one applied.
+const COUNTER: &str = "stock:100:sold";
+const GO: &str = "stock:100:go";
+
+async fn read_then_write_when_told(url: &str) -> String {
+    let locks = LockManager::builder(redis::Client::open(url).unwrap())
+        .lease(LEASE)
+        .build()
+        .await
+        .unwrap();
+    let guard = locks.lock("stock:100").await.unwrap();
+    let token = guard.fencing_token();
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let sold: Option<i64> = fence::read(&mut conn, COUNTER, token).await.unwrap();
+    println!("read token={token} sold={}", sold.unwrap_or(0));
+    let _: (String, String) = redis::cmd("BLPOP")
+        .arg(GO)
+        .arg(60)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let write = fence::write(&mut conn, COUNTER, sold.unwrap_or(0) + 1, token).await;
+    let report = match write {
+        Err(Error::Fenced {
+            token: refused,
+            fence,
+        }) if refused == token && fence > token => "write=fenced".to_string(),
+        other => format!("write={other:?}"),
+    };
+    println!("{report}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_holder_cannot_write_back_what_it_read_once_a_newer_holder_has_read() {
+    if let Ok(url) = std::env::var("REDLOCK_RMW_HOLDER_URL") {
+        // Started by this test itself: play the holder.
+        read_then_write_when_told(&url).await;
+        return;
+    }
+    let server = testkit::redis().await;
+    let mut conn = server.connection().await;
+    fence::write(&mut conn, COUNTER, 14_i64, 0).await.unwrap();
+    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "a_paused_holder_cannot_write_back_what_it_read_once_a_newer_holder_has_read",
+            "--nocapture",
+        ])
+        .env("REDLOCK_RMW_HOLDER_URL", server.url());
+    let mut holder = ChildProcess::spawn(command).unwrap();
+    let line = holder
+        .wait_for_output("read token=", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(line.ends_with("sold=14"), "{line}");
+
+    holder.signal(Signal::SIGSTOP);
+    let locks = common::manager(&server, LEASE).await;
+    let guard = locks
+        .try_lock("stock:100", Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("acquired after the paused holder's lease expired");
+    let token = guard.fencing_token();
+    let sold: i64 = fence::read(&mut conn, COUNTER, token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sold, 14, "the paused holder wrote nothing yet");
+
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(GO)
+        .arg("go")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    holder.signal(Signal::SIGCONT);
+    let report = holder
+        .wait_for_output("write=", Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        report, "write=fenced",
+        "the stale holder's write was refused"
+    );
+
+    fence::write(&mut conn, COUNTER, sold + 1, token)
+        .await
+        .unwrap();
+    let stored: i64 = redis::cmd("HGET")
+        .arg(COUNTER)
+        .arg("value")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 15,
+        "one increment per holder that was not fenced out"
+    );
     assert!(holder.wait().await.success());
     guard.unlock().await.unwrap();
 }

@@ -41,6 +41,10 @@ enum Command {
         /// The worker's pause per order in milliseconds (to watch a drain).
         #[arg(long, default_value_t = 0)]
         worker_delay_ms: u64,
+        /// The `redis-lock` strategy's lock lease in milliseconds (renewed
+        /// every third of it while held).
+        #[arg(long, default_value_t = 10_000)]
+        lock_lease_ms: u64,
     },
     /// Runs the flash-sale experiment over real HTTP and writes the report.
     FlashSale {
@@ -91,12 +95,14 @@ async fn main() -> ExitCode {
             listen,
             no_item_cache,
             worker_delay_ms,
+            lock_lease_ms,
         } => {
             let settings = Settings {
                 role,
                 strategy,
                 item_cache: !no_item_cache,
                 worker_delay: Duration::from_millis(worker_delay_ms),
+                lock_lease: Duration::from_millis(lock_lease_ms),
                 ..Settings::default()
             };
             serve(&config, &settings, listen).await

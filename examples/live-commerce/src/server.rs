@@ -52,6 +52,9 @@ pub struct Settings {
     pub db_connections: u32,
     /// The worker's pause per order (demos and tests).
     pub worker_delay: Duration,
+    /// The `redis-lock` strategy's lease: how long a lock outlives a holder
+    /// that stopped renewing it (crashed, paused, cut off).
+    pub lock_lease: Duration,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             item_cache: true,
             db_connections: 16,
             worker_delay: Duration::ZERO,
+            lock_lease: Duration::from_secs(10),
         }
     }
 }
@@ -172,7 +176,7 @@ pub async fn start(
         let locks = if orders && settings.strategy == Strategy::RedisLock {
             Some(Arc::new(
                 redlock::LockManager::builder(redis_client.clone())
-                    .lease(Duration::from_secs(10))
+                    .lease(settings.lock_lease)
                     .build()
                     .await?,
             ))
