@@ -14,21 +14,14 @@ mod common;
 const LOCK: &str = "counter";
 const LOCK_KEY: &str = "redlock:{counter}:lock";
 
-/// A server and two managers on it, as two processes would have.
-struct Setup {
-    server: RedisServer,
-    a: LockManager,
-    b: LockManager,
-    conn: MultiplexedConnection,
-}
-
-async fn setup() -> Setup {
+/// A server, two managers on it (as two processes would have) and a connection.
+async fn setup() -> (RedisServer, LockManager, LockManager, MultiplexedConnection) {
     let server = testkit::redis().await;
     let lease = std::time::Duration::from_secs(30);
     let a = common::manager(&server, lease).await;
     let b = common::manager(&server, lease).await;
     let conn = server.connection().await;
-    Setup { server, a, b, conn }
+    (server, a, b, conn)
 }
 
 /// Takes the lock from whoever holds it, as a rival would after expiry.
@@ -74,12 +67,7 @@ async fn stored(conn: &mut MultiplexedConnection, key: &str) -> i64 {
 
 #[tokio::test]
 async fn a_newer_holders_read_fences_out_the_older_holders_write() {
-    let Setup {
-        server: _server,
-        a: locks,
-        b: rival,
-        mut conn,
-    } = setup().await;
+    let (_server, locks, rival, mut conn) = setup().await;
     let key = "counter:value";
     fence::write(&mut conn, key, 14_i64, 0).await.unwrap();
 
@@ -116,12 +104,7 @@ async fn a_newer_holders_read_fences_out_the_older_holders_write() {
 #[tokio::test]
 async fn set_if_newer_alone_loses_that_update_as_its_docs_say() {
     // The contrast the module docs draw: a fence that only writes raise.
-    let Setup {
-        server: _server,
-        a: locks,
-        b: rival,
-        mut conn,
-    } = setup().await;
+    let (_server, locks, rival, mut conn) = setup().await;
     let key = "counter:blind";
     redis::cmd("HSET")
         .arg(key)
@@ -152,12 +135,7 @@ async fn set_if_newer_alone_loses_that_update_as_its_docs_say() {
 
 #[tokio::test]
 async fn an_older_holder_that_reads_after_a_newer_one_is_refused_at_the_read() {
-    let Setup {
-        server: _server,
-        a: locks,
-        b: rival,
-        mut conn,
-    } = setup().await;
+    let (_server, locks, rival, mut conn) = setup().await;
     let key = "counter:late";
     let a = locks.lock(LOCK).await.unwrap();
     let b = take_over(&rival, &mut conn).await;
@@ -174,12 +152,7 @@ async fn an_older_holder_that_reads_after_a_newer_one_is_refused_at_the_read() {
 
 #[tokio::test]
 async fn update_writes_nothing_when_fenced_out_between_its_read_and_its_write() {
-    let Setup {
-        server,
-        a: locks,
-        b: rival,
-        mut conn,
-    } = setup().await;
+    let (server, locks, rival, mut conn) = setup().await;
     let key = "counter:update";
     let a = locks.lock(LOCK).await.unwrap();
     let a_token = a.fencing_token();

@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use redlock::{Error, LockManager, fence};
+use redis::aio::MultiplexedConnection;
+use redlock::{Error, LockGuard, LockManager, fence};
 use testkit::ChildProcess;
 
 mod common;
@@ -21,22 +22,28 @@ mod common;
 const LEASE: Duration = Duration::from_millis(500);
 const RESOURCE: &str = "stock:100:quantity";
 
-/// The holder's story: acquire, announce the token, wait to learn of the loss,
-/// then try to write and unlock, and report what happened.
-async fn hold_until_lost(url: &str) -> String {
-    let locks = LockManager::builder(redis::Client::open(url).unwrap())
+/// A holder process's start: its own manager, the lock, and a connection.
+async fn acquire_as_holder(url: &str) -> (LockManager, LockGuard, MultiplexedConnection) {
+    let client = redis::Client::open(url).unwrap();
+    let locks = LockManager::builder(client.clone())
         .lease(LEASE)
         .build()
         .await
         .unwrap();
     let guard = locks.lock("stock:100").await.unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    (locks, guard, conn)
+}
+
+/// The holder's story: acquire, announce the token, wait to learn of the loss,
+/// then try to write and unlock, and report what happened.
+async fn hold_until_lost(url: &str) -> String {
+    let (_locks, guard, mut conn) = acquire_as_holder(url).await;
     let token = guard.fencing_token();
     println!("acquired token={token}");
     tokio::time::timeout(Duration::from_secs(60), guard.lost())
         .await
         .expect("lost() fires after the pause");
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let written = fence::set_if_newer(&mut conn, RESOURCE, "99 (stale holder)", token)
         .await
         .unwrap();
@@ -141,15 +148,8 @@ const COUNTER: &str = "stock:100:sold";
 const GO: &str = "stock:100:go";
 
 async fn read_then_write_when_told(url: &str) -> String {
-    let locks = LockManager::builder(redis::Client::open(url).unwrap())
-        .lease(LEASE)
-        .build()
-        .await
-        .unwrap();
-    let guard = locks.lock("stock:100").await.unwrap();
+    let (_locks, guard, mut conn) = acquire_as_holder(url).await;
     let token = guard.fencing_token();
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let sold: Option<i64> = fence::read(&mut conn, COUNTER, token).await.unwrap();
     println!("read token={token} sold={}", sold.unwrap_or(0));
     let _: (String, String) = redis::cmd("BLPOP")
