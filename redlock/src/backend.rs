@@ -76,7 +76,9 @@ impl Backend {
         }
     }
 
-    /// True while the lease is still ours (renewed); false once it is not.
+    /// `Ok(true)` while the lease is still ours (renewed), `Ok(false)` once
+    /// it is known not to be; an error when that could not be told (the
+    /// watchdog retries those while the lease is still valid).
     pub(crate) async fn renew(&self, leased: &Leased, lease: Duration) -> Result<bool> {
         match (self, leased) {
             (Backend::Single(node), Leased::Lock { keys, owner }) => {
@@ -86,7 +88,7 @@ impl Backend {
                 node.semaphore_renew(keys, id, lease).await
             }
             (Backend::Quorum(quorum), Leased::Lock { keys, owner }) => {
-                Ok(quorum.renew(keys, owner, lease).await)
+                quorum.renew(keys, owner, lease).await
             }
             (Backend::Quorum(_), Leased::Permit { .. }) => Ok(false),
         }
@@ -102,7 +104,7 @@ impl Backend {
                 node.semaphore_release(keys, id).await
             }
             (Backend::Quorum(quorum), Leased::Lock { keys, owner }) => {
-                Ok(quorum.release(keys, owner).await)
+                quorum.release(keys, owner).await
             }
             (Backend::Quorum(_), Leased::Permit { .. }) => Ok(false),
         }

@@ -107,8 +107,12 @@ impl LockManagerBuilder {
         self
     }
 
-    /// Quorum mode: the time one node may take to answer an acquisition
-    /// before it counts as unavailable. Default: `lease / 100`, at least 10 ms.
+    /// Quorum mode: how long every node's answer is waited for. After it, a
+    /// node is waited for only while its answer can still decide the outcome
+    /// (no majority has agreed yet and one is still possible), and never
+    /// longer than a third of the lease, so a dead node costs little and a
+    /// live but slow one is not mistaken for a dead one. Default:
+    /// `lease / 100`, at least 10 ms.
     pub fn node_timeout(mut self, timeout: Duration) -> Self {
         self.node_timeout = Some(timeout);
         self
@@ -179,6 +183,7 @@ impl LockManagerBuilder {
                 Backend::Quorum(Quorum {
                     nodes,
                     node_timeout,
+                    patience: (self.lease / 3).max(node_timeout),
                 })
             }
             Deployment::Cluster => {

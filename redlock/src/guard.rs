@@ -40,8 +40,12 @@ impl LockGuard {
         self.lease.lost_signal().is_cancelled()
     }
 
-    /// Completes when the lease is lost: a renewal failed or found another
-    /// owner, or `max_hold` ran out. Never completes while the lock is held.
+    /// Completes when the lease is lost: a renewal found another owner (or no
+    /// lock), no renewal could be confirmed before the lease would expire,
+    /// or `max_hold` ran out. In the second case it completes no later than
+    /// the end of the validity the last confirmed renewal gave, so before the
+    /// lock can expire in Redis and be taken by another holder. It does not
+    /// complete while the lock is still confirmed held.
     pub async fn lost(&self) {
         self.lease.lost_signal().cancelled().await;
     }

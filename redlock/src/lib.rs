@@ -42,10 +42,15 @@
 //!   owner, so a process that lost the lock can change nothing.
 //! - **A watchdog.** While a guard lives, the manager's watchdog renews its lease every
 //!   `lease / 3`. A crashed holder stops renewing and its lock frees itself
-//!   after at most one lease. If a renewal fails or finds another owner, the
-//!   guard's [`lost()`](LockGuard::lost) completes at once — it is not just
-//!   logged — and [`with_lock`](LockManager::with_lock) abandons the critical
-//!   section. The watchdog stops the moment the guard is released.
+//!   after at most one lease. A renewal that fails or goes unanswered is
+//!   retried with a short backoff for as long as the lease is known valid,
+//!   so a network blip shorter than what is left of the lease costs nothing.
+//!   If Redis says another owner holds the lock, or no renewal can be
+//!   confirmed before the lease would expire, the guard's
+//!   [`lost()`](LockGuard::lost) completes — before anyone else can acquire
+//!   the lock; it is not just logged — and
+//!   [`with_lock`](LockManager::with_lock) abandons the critical section.
+//!   The watchdog stops the moment the guard is released.
 //! - **Waiters sleep.** A waiter sleeps until a release is published on the
 //!   lock's pub/sub channel — one subscription connection per manager, shared
 //!   by all waiters — or until the holder's lease would run out, whichever
@@ -69,9 +74,13 @@
 //! [`LockManager::builder_quorum`] runs the Redlock algorithm over independent
 //! Redis servers: a lock is held when a majority granted it within
 //! `lease − elapsed − drift` (`drift = lease · 1 % + 2 ms`), each node asked
-//! in parallel under a short per-node timeout. A partial acquisition is
-//! released everywhere; fewer than a majority of answering nodes is
-//! [`Error::QuorumUnavailable`]. The watchdog renews on a majority. Fencing
+//! in parallel. After a short per-node timeout nobody waits for a node whose
+//! answer can no longer change the outcome, so a dead node costs little; a
+//! live but slow one is waited for while a majority is still possible, up to
+//! a third of the lease. A partial acquisition is released everywhere; fewer
+//! than a majority of answering nodes (down, refused, or silent for a third
+//! of the lease) is [`Error::QuorumUnavailable`]. The watchdog renews on a
+//! majority. Fencing
 //! tokens stay strictly increasing across holders (every granting node's
 //! counter is raised to the token handed out, and two majorities share a node).
 //!
@@ -91,7 +100,8 @@
 //! | holder process crashes | nothing; its lock frees itself within one lease |
 //! | holder paused past its lease (GC, SIGSTOP) | on resume: `lost()` fires, `unlock()` is `Err(NotOwner)`, fenced writes are refused |
 //! | Redis restarts (lock state lost) | the next renewal finds no lock: `lost()` fires |
-//! | Redis unreachable during renewal | `lost()` fires (it cannot be sure it still holds the lock) |
+//! | Redis unreachable during renewal, for less than what is left of the lease | nothing: the renewal is retried until it goes through (counted in [`LockStats::renewal_retries`]) |
+//! | Redis unreachable during renewal, until the lease would expire | `lost()` fires by the end of the lease's known validity, before another holder can acquire it |
 //! | Redis unreachable while acquiring | `Err(Error::Redis)` or `Err(Error::Timeout)` |
 //! | a `lock()` future cancelled mid-acquisition | at worst the lock stays taken until its lease expires (no watchdog runs for it) |
 //!

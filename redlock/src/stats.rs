@@ -14,7 +14,12 @@ pub struct LockStats {
     pub timeouts: u64,
     /// Successful lease renewals by the watchdog.
     pub renewals: u64,
-    /// Leases lost (renewal failed or found another owner, or `max_hold` ran out).
+    /// Renewal attempts repeated because the previous one failed or timed
+    /// out while the lease was still valid. A rising count with no lost
+    /// leases is an unreliable link the leases rode out.
+    pub renewal_retries: u64,
+    /// Leases lost: a renewal found another owner, no renewal could be
+    /// confirmed before the lease would expire, or `max_hold` ran out.
     pub lost_leases: u64,
     /// Explicit releases (`unlock`, `release`).
     pub releases: u64,
@@ -28,6 +33,7 @@ pub(crate) struct Counters {
     pub(crate) waits: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) renewals: AtomicU64,
+    pub(crate) renewal_retries: AtomicU64,
     pub(crate) lost_leases: AtomicU64,
     pub(crate) releases: AtomicU64,
     pub(crate) dropped_releases: AtomicU64,
@@ -45,6 +51,7 @@ impl Counters {
             waits: read(&self.waits),
             timeouts: read(&self.timeouts),
             renewals: read(&self.renewals),
+            renewal_retries: read(&self.renewal_retries),
             lost_leases: read(&self.lost_leases),
             releases: read(&self.releases),
             dropped_releases: read(&self.dropped_releases),

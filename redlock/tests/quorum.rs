@@ -81,3 +81,62 @@ async fn tokens_increase_across_holders_whose_majorities_differ() {
         }
     }
 }
+
+#[tokio::test]
+async fn live_nodes_slower_than_the_node_timeout_still_make_a_majority() {
+    // Three nodes answer, but every answer takes longer than the per-node
+    // timeout (a busy machine, a node that fsyncs every write, a first
+    // connection still being made); two never answer at all.
+    let servers = testkit::redis_servers(5).await;
+    let mut proxies = Vec::new();
+    for server in &servers {
+        proxies.push(testkit::proxy(server.addr()).await);
+    }
+    for proxy in &proxies[..3] {
+        proxy.delay(Duration::from_millis(25)); // a round trip: 50 ms or more
+    }
+    for proxy in &proxies[3..] {
+        proxy.blackhole();
+    }
+    let through_proxies = || {
+        LockManager::builder_quorum(
+            proxies
+                .iter()
+                .map(|proxy| redis::Client::open(proxy.redis_url()).unwrap())
+                .collect(),
+        )
+        .lease(Duration::from_secs(2))
+        .node_timeout(Duration::from_millis(20))
+    };
+    let slow = through_proxies().build().await.unwrap();
+    let direct = quorum(&servers).await;
+
+    let guard = slow
+        .lock("payout")
+        .await
+        .expect("three live nodes are a majority, however slowly they answer");
+    assert!(
+        direct
+            .try_lock("payout", Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none(),
+        "the lock is held on a majority"
+    );
+    // Renewed on the slow majority too.
+    testkit::wait::until(common::PROMPTLY, "a renewal", || async {
+        slow.stats().renewals >= 1
+    })
+    .await;
+    assert!(!guard.is_lost());
+    guard
+        .unlock()
+        .await
+        .expect("released on the slow majority, so still owned at release");
+    let next = direct
+        .try_lock("payout", Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("free again");
+    next.unlock().await.unwrap();
+}
