@@ -59,7 +59,9 @@
 //!   Redis at a time.
 //! - **Fencing tokens.** Each acquisition takes a token from an `INCR` in the
 //!   acquire script: strictly increasing per lock, across all holders. See
-//!   [`fence`] for checking it at the protected resource.
+//!   [`fence`] for checking it at the protected resource: a fenced read
+//!   raises the resource's fence, so a stale holder cannot write back what
+//!   it read once a newer holder has looked.
 //! - **Fair mode** ([`fair(true)`](LockManagerBuilder::fair)): waiters acquire
 //!   in arrival order across all processes, through a queue in Redis; a
 //!   waiter that died loses its place after
@@ -98,7 +100,7 @@
 //! | what happens | what the holder sees |
 //! |---|---|
 //! | holder process crashes | nothing; its lock frees itself within one lease |
-//! | holder paused past its lease (GC, SIGSTOP) | on resume: `lost()` fires, `unlock()` is `Err(NotOwner)`, fenced writes are refused |
+//! | holder paused past its lease (GC, SIGSTOP) | on resume: `lost()` fires, `unlock()` is `Err(NotOwner)`, and its fenced reads and writes are refused (`Err(Fenced)`) once a newer holder has touched the resource |
 //! | Redis restarts (lock state lost) | the next renewal finds no lock: `lost()` fires |
 //! | Redis unreachable during renewal, for less than what is left of the lease | nothing: the renewal is retried until it goes through (counted in [`LockStats::renewal_retries`]) |
 //! | Redis unreachable during renewal, until the lease would expire | `lost()` fires by the end of the lease's known validity, before another holder can acquire it |

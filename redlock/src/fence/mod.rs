@@ -29,7 +29,7 @@
 //!
 //! | helper | protects | does not protect |
 //! |---|---|---|
-//! | [`read`] then [`write`] (or [`update`]) on a Redis hash | read → modify → write: a write is refused once a newer holder has read or written | values you read elsewhere and fold in |
+//! | [`read()`] then [`write()`] (or [`update()`]) on a Redis hash | read → modify → write: a write is refused once a newer holder has read or written | values you read elsewhere and fold in |
 //! | [`set_if_newer`] on a Redis hash | a blind write (a value not derived from the resource) against older writers | read → modify → write: a newer holder's read is not seen (the table above) |
 //! | `PgFence::raise` (feature `postgres`) first in a transaction | everything the transaction then reads and writes on that row | statements outside that transaction |
 //!
@@ -39,7 +39,7 @@
 //! ## In SQL
 //!
 //! Keep the fence in a column of the protected row and call
-//! [`PgFence::raise`] as the transaction's first statement on it. It raises
+//! `PgFence::raise` (feature `postgres`) as the transaction's first statement on it. It raises
 //! the fence (`UPDATE … SET fence = $token WHERE … AND fence <= $token`) and,
 //! as any `UPDATE`, locks the row until the transaction ends, so:
 //! - an older holder's `raise` finds a newer fence and is refused;

@@ -9,7 +9,7 @@ use crate::scripts;
 
 /// Reads the value under `key` for the holder of `token`, and raises the
 /// key's fence to `token`: from now on no holder with an older token can
-/// [`write`] it. `Ok(None)` when no value has been written yet.
+/// [`write()`] it. `Ok(None)` when no value has been written yet.
 ///
 /// `Err(Error::Fenced)` when a newer holder has already read or written the
 /// key: this holder's lease has run out, so it must not go on.
@@ -64,7 +64,7 @@ where
     Ok(())
 }
 
-/// [`read`], `change`, [`write`]: the read-modify-write of one fenced value.
+/// [`read()`], `change`, [`write()`]: the read-modify-write of one fenced value.
 /// Returns the value written. A holder fenced out at either step gets
 /// `Err(Error::Fenced)`, and then nothing was written.
 pub async fn update<C, V, F>(conn: &mut C, key: &str, token: u64, change: F) -> Result<V>
@@ -85,7 +85,7 @@ where
 /// This fences **blind writes** only: a value that does not depend on what
 /// the resource held. A read is not recorded, so a read → modify → write
 /// through this function can lose an update (see the [module
-/// docs](crate::fence)); use [`read`] and [`write`] for that.
+/// docs](crate::fence)); use [`read()`] and [`write()`] for that.
 ///
 /// `key` holds a hash with fields `value` and `fence`, readable with
 /// `HGET key value`.
