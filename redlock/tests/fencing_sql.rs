@@ -36,6 +36,31 @@ async fn two_holders(locks: &LockManager) -> (u64, LockGuard) {
     (stale_token, current)
 }
 
+/// A stock row (10 units, fence 0), its fence, and two holders of its lock.
+struct Fixture {
+    _servers: (testkit::RedisServer, testkit::PgDatabase),
+    pool: PgPool,
+    fence: PgFence,
+    /// The token of a holder whose lease "ran out".
+    older: u64,
+    newer: LockGuard,
+}
+
+async fn fixture() -> Fixture {
+    let (server, database) = tokio::join!(testkit::redis(), testkit::postgres());
+    let pool = database.pool().await;
+    stock_table(&pool, 10).await;
+    let locks = common::manager(&server, Duration::from_secs(5)).await;
+    let (older, newer) = two_holders(&locks).await;
+    Fixture {
+        _servers: (server, database),
+        pool,
+        fence: PgFence::new("stock", "item_id", "fence").unwrap(),
+        older,
+        newer,
+    }
+}
+
 /// Takes one unit in a transaction fenced by `token`; returns what it read.
 async fn take_one(pool: &PgPool, fence: &PgFence, token: u64) -> Result<i32, Error> {
     let mut tx = pool.begin().await?;
@@ -60,13 +85,13 @@ async fn quantity_and_fence(pool: &PgPool) -> (i32, i64) {
 
 #[tokio::test]
 async fn a_newer_holder_waits_for_the_older_ones_transaction_and_reads_its_write() {
-    let server = testkit::redis().await;
-    let database = testkit::postgres().await;
-    let pool = database.pool().await;
-    stock_table(&pool, 10).await;
-    let fence = PgFence::new("stock", "item_id", "fence").unwrap();
-    let locks = common::manager(&server, Duration::from_secs(5)).await;
-    let (older, newer) = two_holders(&locks).await;
+    let Fixture {
+        _servers,
+        pool,
+        fence,
+        older,
+        newer,
+    } = fixture().await;
 
     // The older holder raised and read, then paused inside its transaction.
     let mut paused = pool.begin().await.unwrap();
@@ -112,13 +137,13 @@ async fn a_newer_holder_waits_for_the_older_ones_transaction_and_reads_its_write
 
 #[tokio::test]
 async fn an_older_holder_is_refused_at_its_first_statement_and_changes_nothing() {
-    let server = testkit::redis().await;
-    let database = testkit::postgres().await;
-    let pool = database.pool().await;
-    stock_table(&pool, 10).await;
-    let fence = PgFence::new("stock", "item_id", "fence").unwrap();
-    let locks = common::manager(&server, Duration::from_secs(5)).await;
-    let (older, newer) = two_holders(&locks).await;
+    let Fixture {
+        _servers,
+        pool,
+        fence,
+        older,
+        newer,
+    } = fixture().await;
 
     assert_eq!(
         take_one(&pool, &fence, newer.fencing_token())
@@ -152,12 +177,13 @@ const FENCED_UPDATE: &str =
 
 #[tokio::test]
 async fn a_blind_write_with_an_older_token_changes_nothing() {
-    let server = testkit::redis().await;
-    let database = testkit::postgres().await;
-    let pool = database.pool().await;
-    stock_table(&pool, 10).await;
-    let locks = common::manager(&server, Duration::from_secs(5)).await;
-    let (stale_token, current) = two_holders(&locks).await;
+    let Fixture {
+        _servers,
+        pool,
+        older: stale_token,
+        newer: current,
+        ..
+    } = fixture().await;
     let (stale_token, current_token) = (stale_token as i64, current.fencing_token() as i64);
 
     let applied = sqlx::query(FENCED_UPDATE)

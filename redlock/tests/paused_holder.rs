@@ -22,6 +22,42 @@ mod common;
 const LEASE: Duration = Duration::from_millis(500);
 const RESOURCE: &str = "stock:100:quantity";
 
+/// Starts this test binary as the holder: `test` alone, with `url_var` set to
+/// the server's URL. Returns it once it printed `announcement`, and that line.
+async fn start_holder(
+    server: &testkit::RedisServer,
+    test: &str,
+    url_var: &str,
+    announcement: &str,
+) -> (ChildProcess, String) {
+    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", test, "--nocapture"])
+        .env(url_var, server.url());
+    let holder = ChildProcess::spawn(command).unwrap();
+    let line = holder
+        .wait_for_output(announcement, Duration::from_secs(30))
+        .await
+        .unwrap();
+    (holder, line)
+}
+
+/// Freezes the holder; another process (this one) gets the lock once the
+/// frozen holder's lease runs out.
+async fn freeze_and_take_over(
+    holder: &ChildProcess,
+    server: &testkit::RedisServer,
+) -> (LockManager, LockGuard) {
+    holder.signal(Signal::SIGSTOP);
+    let locks = common::manager(server, LEASE).await;
+    let guard = locks
+        .try_lock("stock:100", Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("acquired after the paused holder's lease expired");
+    (locks, guard)
+}
+
 /// A holder process's start: its own manager, the lock, and a connection.
 async fn acquire_as_holder(url: &str) -> (LockManager, LockGuard, MultiplexedConnection) {
     let client = redis::Client::open(url).unwrap();
@@ -31,7 +67,13 @@ async fn acquire_as_holder(url: &str) -> (LockManager, LockGuard, MultiplexedCon
         .await
         .unwrap();
     let guard = locks.lock("stock:100").await.unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    // No response timeout: a reply that arrives while the holder is frozen
+    // must be read on resume, not raced by a timer that ran out meanwhile.
+    let unbounded = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let conn = client
+        .get_multiplexed_async_connection_with_config(&unbounded)
+        .await
+        .unwrap();
     (locks, guard, conn)
 }
 
@@ -95,25 +137,15 @@ async fn paused_holder_worker() {
 #[tokio::test]
 async fn a_holder_paused_past_its_lease_loses_the_lock_and_its_fenced_write() {
     let server = testkit::redis().await;
-    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", "paused_holder_worker", "--nocapture"])
-        .env("REDLOCK_HOLDER_URL", server.url());
-    let mut holder = ChildProcess::spawn(command).unwrap();
-    let line = holder
-        .wait_for_output("acquired token=", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let (mut holder, line) = start_holder(
+        &server,
+        "paused_holder_worker",
+        "REDLOCK_HOLDER_URL",
+        "acquired token=",
+    )
+    .await;
     let holder_token: u64 = line.trim_start_matches("acquired token=").parse().unwrap();
-
-    holder.signal(Signal::SIGSTOP);
-    // Another process (this one) gets the lock once the frozen holder's lease runs out.
-    let locks = common::manager(&server, LEASE).await;
-    let guard = locks
-        .try_lock("stock:100", Duration::from_secs(10))
-        .await
-        .unwrap()
-        .expect("acquired after the paused holder's lease expired");
+    let (_locks, guard) = freeze_and_take_over(&holder, &server).await;
     assert!(guard.fencing_token() > holder_token);
     let mut conn = server.connection().await;
     assert!(
@@ -180,28 +212,15 @@ async fn a_paused_holder_cannot_write_back_what_it_read_once_a_newer_holder_has_
     let server = testkit::redis().await;
     let mut conn = server.connection().await;
     fence::write(&mut conn, COUNTER, 14_i64, 0).await.unwrap();
-    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "a_paused_holder_cannot_write_back_what_it_read_once_a_newer_holder_has_read",
-            "--nocapture",
-        ])
-        .env("REDLOCK_RMW_HOLDER_URL", server.url());
-    let mut holder = ChildProcess::spawn(command).unwrap();
-    let line = holder
-        .wait_for_output("read token=", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let (mut holder, line) = start_holder(
+        &server,
+        "a_paused_holder_cannot_write_back_what_it_read_once_a_newer_holder_has_read",
+        "REDLOCK_RMW_HOLDER_URL",
+        "read token=",
+    )
+    .await;
     assert!(line.ends_with("sold=14"), "{line}");
-
-    holder.signal(Signal::SIGSTOP);
-    let locks = common::manager(&server, LEASE).await;
-    let guard = locks
-        .try_lock("stock:100", Duration::from_secs(10))
-        .await
-        .unwrap()
-        .expect("acquired after the paused holder's lease expired");
+    let (_locks, guard) = freeze_and_take_over(&holder, &server).await;
     let token = guard.fencing_token();
     let sold: i64 = fence::read(&mut conn, COUNTER, token)
         .await

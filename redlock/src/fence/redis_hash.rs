@@ -2,7 +2,7 @@
 //! only by Lua scripts that compare the caller's token with the fence.
 
 use redis::aio::ConnectionLike;
-use redis::{FromRedisValue, ToRedisArgs, Value};
+use redis::{FromRedisValue, ScriptInvocation, ToRedisArgs, Value};
 
 use crate::error::{Error, Result};
 use crate::scripts;
@@ -31,15 +31,7 @@ where
     C: ConnectionLike + Send,
     V: FromRedisValue,
 {
-    let (read, value): (i64, Value) = scripts::FENCED_READ
-        .key(key)
-        .arg(token)
-        .invoke_async(conn)
-        .await
-        .map_err(Error::from_redis)?;
-    if read == 0 {
-        return Err(fenced(token, value)?);
-    }
+    let value = run_fenced(conn, scripts::FENCED_READ.key(key).arg(token), token).await?;
     Option::<V>::from_redis_value(value).map_err(|error| Error::Redis(error.into()))
 }
 
@@ -51,17 +43,9 @@ where
     C: ConnectionLike + Send,
     V: ToRedisArgs + Send + Sync,
 {
-    let (written, fence): (i64, Value) = scripts::FENCED_WRITE
-        .key(key)
-        .arg(value)
-        .arg(token)
-        .invoke_async(conn)
-        .await
-        .map_err(Error::from_redis)?;
-    if written == 0 {
-        return Err(fenced(token, fence)?);
-    }
-    Ok(())
+    let mut invocation = scripts::FENCED_WRITE.key(key);
+    invocation.arg(value).arg(token);
+    run_fenced(conn, &invocation, token).await.map(drop)
 }
 
 /// [`read()`], `change`, [`write()`]: the read-modify-write of one fenced value.
@@ -104,8 +88,19 @@ where
     Ok(written == 1)
 }
 
-/// The refusal of `token` by a script that answered the key's fence.
-fn fenced(token: u64, fence: Value) -> Result<Error> {
-    let fence = u64::from_redis_value(fence).map_err(|error| Error::Redis(error.into()))?;
-    Ok(Error::Fenced { token, fence })
+/// Runs a fenced script, which answers `{1, result}` when it let `token`
+/// through and `{0, fence}` when the key's fence is newer.
+async fn run_fenced<C>(conn: &mut C, invocation: &ScriptInvocation<'_>, token: u64) -> Result<Value>
+where
+    C: ConnectionLike + Send,
+{
+    let (passed, answer): (i64, Value) = invocation
+        .invoke_async(conn)
+        .await
+        .map_err(Error::from_redis)?;
+    if passed == 1 {
+        return Ok(answer);
+    }
+    let fence = u64::from_redis_value(answer).map_err(|error| Error::Redis(error.into()))?;
+    Err(Error::Fenced { token, fence })
 }
