@@ -2,12 +2,17 @@
 //!
 //! A live-commerce backend (flash sales, orders, catalog) assembled from this
 //! workspace's crates, and the tools that measure it. One binary plays every
-//! role (`live-commerce serve --role …`), runs the flash-sale experiment
+//! role (`live-commerce serve --role …`; each its own process behind the
+//! gateway, or all in one), runs the flash-sale experiment
 //! (`live-commerce flash-sale`) and checks the services (`live-commerce
 //! doctor`).
 //!
 //! | module | what it is |
 //! |---|---|
+//! | [`gateway`] | the entry point: TLS, routing to healthy instances |
+//! | [`auth`] | accounts, login, the session every service shares |
+//! | [`http`] | what every service does to every request: ids, spans, cross-site refusal |
+//! | [`observe`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`catalog`] | items (cache-aside) and stock |
 //! | [`orders`] | `POST /api/orders`, `GET /api/orders/{id}` |
 //! | [`strategy`] | the six ways of taking stock, one file each |
@@ -20,11 +25,15 @@
 //! defaults printed by `scripts/dev-services env`.
 
 pub mod api;
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod flash_sale;
+pub mod gateway;
+pub mod http;
+// pub mod observe;
 pub mod orders;
 pub mod server;
 pub mod stock;

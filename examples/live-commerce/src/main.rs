@@ -1,12 +1,15 @@
 //! The `live-commerce` command: serve a role, run the flash-sale experiment,
-//! or check the services.
+//! check the services, or manage accounts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use live_commerce::config::Config;
+use live_commerce::gateway::Upstreams;
+use live_commerce::gateway::tls::TlsSource;
 use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities};
 use live_commerce::server::{self, Role, Settings};
 use live_commerce::strategy::Strategy;
@@ -32,9 +35,26 @@ enum Command {
         /// How orders take stock.
         #[arg(long, value_enum, default_value = "lua")]
         strategy: Strategy,
-        /// Where to listen.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Where to listen (default: 127.0.0.1:8000 for the gateway and
+        /// `all`, 127.0.0.1:8080 otherwise).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// The gateway's instances of a role: `role=http://host:port[,…]`
+        /// (repeatable; roles auth, catalog, order; defaults: ports 8081,
+        /// 8082, 8083 on 127.0.0.1).
+        #[arg(long = "upstream", value_name = "ROLE=URLS")]
+        upstreams: Vec<String>,
+        /// The TLS certificate chain (PEM) the gateway or `all` serves;
+        /// without it, a self-signed development certificate is made.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP at the edge (behind another TLS terminator, or
+        /// for local measurements).
+        #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+        no_tls: bool,
         /// Serve item details without the cache (to measure the database).
         #[arg(long)]
         no_item_cache: bool,
@@ -68,6 +88,20 @@ enum Command {
     /// Checks every backing service: reachable, version, round-trip time.
     /// Exits 1 and names the services that are down.
     Doctor,
+    /// Manages accounts (operator actions that have no HTTP endpoint).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Grants the admin role to the account with this email.
+    GrantAdmin {
+        /// The account's email.
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -93,20 +127,44 @@ async fn main() -> ExitCode {
             role,
             strategy,
             listen,
+            upstreams,
+            tls_cert,
+            tls_key,
+            no_tls,
             no_item_cache,
             worker_delay_ms,
             lock_lease_ms,
         } => {
+            let mut gateway_upstreams = Upstreams::default();
+            for setting in &upstreams {
+                if let Err(error) = gateway_upstreams.set(setting) {
+                    eprintln!("error: --upstream {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            let tls = match (no_tls, tls_cert, tls_key) {
+                (true, _, _) => None,
+                (false, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+                _ => Some(TlsSource::Development),
+            };
+            let edge = matches!(role, Role::Gateway | Role::All);
+            let default_port = if edge { 8000 } else { 8080 };
+            let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
             let settings = Settings {
                 role,
                 strategy,
                 item_cache: !no_item_cache,
                 worker_delay: Duration::from_millis(worker_delay_ms),
                 lock_lease: Duration::from_millis(lock_lease_ms),
+                upstreams: gateway_upstreams,
+                tls: if edge { tls } else { None },
                 ..Settings::default()
             };
             serve(&config, &settings, listen).await
         }
+        Command::Users {
+            action: UsersAction::GrantAdmin { email },
+        } => grant_admin(&config, &email).await,
         Command::FlashSale {
             buyers,
             stock,
@@ -138,12 +196,30 @@ async fn main() -> ExitCode {
 
 async fn serve(config: &Config, settings: &Settings, listen: SocketAddr) -> anyhow::Result<()> {
     let running = server::start(config, settings, listen).await?;
+    let scheme = if running.tls_certificate_pem.is_some() { "https" } else { "http" };
+    if settings.tls == Some(TlsSource::Development) {
+        if let Some(pem) = &running.tls_certificate_pem {
+            eprintln!("serving a self-signed development certificate (curl -k, or trust this PEM):\n{pem}");
+        }
+    }
     match running.addr {
         Some(addr) => println!(
-            "ready: {:?} on http://{addr} (strategy {})",
-            settings.role, settings.strategy
+            "ready: {} on {scheme}://{addr} (strategy {})",
+            settings.role.name(),
+            settings.strategy
         ),
-        None => println!("ready: {:?}", settings.role),
+        None => println!("ready: {}", settings.role.name()),
     }
     running.wait().await
+}
+
+async fn grant_admin(config: &Config, email: &str) -> anyhow::Result<()> {
+    let email = live_commerce::auth::accounts::normalize_email(email)
+        .map_err(|error| anyhow::anyhow!(error.message))?;
+    let pool = live_commerce::db::connect(&config.database_url, 1).await?;
+    if !live_commerce::auth::accounts::grant_admin(&pool, &email).await? {
+        anyhow::bail!("no account with the email {email}");
+    }
+    println!("{email} now holds the admin role");
+    Ok(())
 }

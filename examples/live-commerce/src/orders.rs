@@ -1,12 +1,13 @@
 //! Orders: `POST /api/orders` and `GET /api/orders/{id}`.
 //!
-//! Every strategy shares the checks made before stock is touched: the user,
+//! Every strategy shares the checks made before stock is touched: the user
+//! (the session's, see [`CurrentUser`]),
 //! the count (1..=10), the item (404 when unknown) and the time deal's
 //! opening (409 before it). Then the configured [`Strategy`] takes the stock
 //! and records the order.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::Utc;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::api::{self, ApiError, JsonBody};
+use crate::auth::session::CurrentUser;
 use crate::catalog;
 use crate::server::AppState;
 use crate::strategy::Strategy;
@@ -123,7 +125,8 @@ pub async fn insert_order<'e>(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// The key marking an accepted order not yet persisted.
+/// The key marking an accepted order not yet persisted (its value is the
+/// buyer's id).
 pub fn pending_key(order_id: Uuid) -> String {
     format!("order:{order_id}:pending")
 }
@@ -140,25 +143,13 @@ pub fn insufficient(left: i64, count: i32) -> ApiError {
     }
 }
 
-/// `POST /api/orders`
+/// `POST /api/orders`: the buyer is the session's user.
 pub async fn place_order(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    user: CurrentUser,
     JsonBody(body): JsonBody<PlaceOrder>,
 ) -> Result<api::Ok<Accepted>, ApiError> {
-    let user_id = headers
-        .get("x-user-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|user| !user.is_empty() && user.len() <= 64)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "NO_USER",
-                "an X-User-Id header (1 to 64 characters) is required",
-            )
-        })?
-        .to_string();
+    let user_id = user.user_id.to_string();
     if !(1..=MAX_COUNT).contains(&body.count) {
         return Err(ApiError::bad_request(
             "INVALID_COUNT",
@@ -191,17 +182,23 @@ pub async fn place_order(
     ))
 }
 
-/// `GET /api/orders/{id}`
+/// `GET /api/orders/{id}`: the caller's own orders only (another user's
+/// order is `404`, as if it did not exist).
 pub async fn get_order(
     State(state): State<AppState>,
+    user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<api::Ok<OrderView>, ApiError> {
     let order_id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad_request("INVALID_ORDER_ID", "the order id is not a UUID"))?;
-    let row = sqlx::query("SELECT item_id, count, status, strategy FROM orders WHERE id = $1")
-        .bind(order_id)
-        .fetch_optional(&state.pool)
-        .await?;
+    let user_id = user.user_id.to_string();
+    let row = sqlx::query(
+        "SELECT item_id, count, status, strategy FROM orders WHERE id = $1 AND user_id = $2",
+    )
+    .bind(order_id)
+    .bind(&user_id)
+    .fetch_optional(&state.pool)
+    .await?;
     if let Some(row) = row {
         return Ok(api::ok(OrderView {
             order_id,
@@ -211,8 +208,9 @@ pub async fn get_order(
             strategy: Some(row.get("strategy")),
         }));
     }
-    let pending: bool = state.redis.clone().exists(pending_key(order_id)).await?;
-    if pending {
+    // The marker holds the buyer's id (see the `lua-mq` strategy).
+    let pending: Option<String> = state.redis.clone().get(pending_key(order_id)).await?;
+    if pending.as_deref() == Some(user_id.as_str()) {
         return Ok(api::ok(OrderView {
             order_id,
             status: OrderStatus::Pending,

@@ -141,8 +141,8 @@ pub async fn run_strategy(
     let running = server::start(config, &settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = running.addr.expect("the order role serves HTTP");
     let item_id = catalog::create_item(
-        &running.pool,
-        &running.redis,
+        running.pool(),
+        running.redis(),
         &NewItem {
             name: format!("flash sale ({strategy})"),
             kind: ItemKind::General,
@@ -160,9 +160,9 @@ pub async fn run_strategy(
 
     let accepted = outcome.accepted();
     if strategy.is_asynchronous() {
-        drain(&running.pool, item_id, accepted).await?;
+        drain(running.pool(), item_id, accepted).await?;
     }
-    let db = load::database_figures(&running.pool, &running.redis, item_id).await?;
+    let db = load::database_figures(running.pool(), running.redis(), item_id).await?;
     running.shutdown().await;
     Ok(StrategyResult::new(
         strategy, options, &outcome, elapsed, db,
@@ -202,8 +202,8 @@ async fn item_detail_throughput(config: &Config) -> anyhow::Result<ItemDetailThr
         let running =
             server::start(config, &settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let item_id = catalog::create_item(
-            &running.pool,
-            &running.redis,
+            running.pool(),
+            running.redis(),
             &NewItem {
                 name: "item detail".into(),
                 kind: ItemKind::General,

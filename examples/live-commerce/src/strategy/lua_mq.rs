@@ -48,7 +48,7 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         state
             .redis
             .clone()
-            .set_ex::<_, _, ()>(&pending, 1, 24 * 3600)
+            .set_ex::<_, _, ()>(&pending, &purchase.user_id, 24 * 3600)
             .await
             .map_err(ApiError::from)?;
         publisher

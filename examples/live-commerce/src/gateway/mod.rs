@@ -1,0 +1,143 @@
+//! The gateway (`serve --role gateway`, port 8000): the system's one entry
+//! point.
+//!
+//! It terminates TLS ([`tls`]), does the edge's duties
+//! ([`edge`](crate::http::edge): who the client is, a request id, `Secure`
+//! cookies), refuses cross-site writes, and sends each `/api` request to an
+//! instance of the role that serves it ([`forward`]), in turn among the
+//! healthy ones ([`upstream`]):
+//!
+//! | path | role |
+//! |---|---|
+//! | `/api/auth/…`, `/api/admin/users/…` | auth |
+//! | `/api/items…`, `/api/stock/…` | catalog |
+//! | `/api/orders…` | order |
+//!
+//! It holds no session and no connection to Redis or the database: the
+//! session cookie passes through untouched, and the services read it.
+
+pub mod forward;
+pub mod tls;
+pub mod upstream;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::Uri;
+use axum::routing::any;
+use hyper_util::rt::TokioExecutor;
+
+use crate::gateway::upstream::{HttpClient, Pool};
+
+/// Where each role's instances are (`http://host:port` each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstreams {
+    /// The auth service.
+    pub auth: Vec<Uri>,
+    /// The catalog service.
+    pub catalog: Vec<Uri>,
+    /// The order service.
+    pub order: Vec<Uri>,
+}
+
+impl Default for Upstreams {
+    /// One instance each on ports 8081 (auth), 8082 (catalog), 8083 (order).
+    fn default() -> Self {
+        let local = |port: u16| vec![format!("http://127.0.0.1:{port}").parse().expect("a valid URI")];
+        Self {
+            auth: local(8081),
+            catalog: local(8082),
+            order: local(8083),
+        }
+    }
+}
+
+impl Upstreams {
+    /// Applies one `--upstream role=url[,url…]` setting.
+    pub fn set(&mut self, setting: &str) -> Result<(), String> {
+        let (role, urls) = setting
+            .split_once('=')
+            .ok_or_else(|| format!("`{setting}` is not role=url[,url…]"))?;
+        let urls = urls
+            .split(',')
+            .map(|url| parse_base(url.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
+        match role.trim() {
+            "auth" => self.auth = urls,
+            "catalog" => self.catalog = urls,
+            "order" => self.order = urls,
+            other => return Err(format!("the gateway has no `{other}` role (auth, catalog, order)")),
+        }
+        Ok(())
+    }
+}
+
+fn parse_base(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
+    match (uri.scheme_str(), uri.authority(), uri.path()) {
+        (Some("http"), Some(_), "/" | "") => Ok(uri),
+        _ => Err(format!("`{url}` must be http://host:port (the services speak plain HTTP)")),
+    }
+}
+
+/// The gateway's pools and the client it forwards with.
+#[derive(Clone)]
+pub struct Gateway {
+    client: HttpClient,
+    auth: Pool,
+    catalog: Pool,
+    order: Pool,
+}
+
+impl Gateway {
+    /// A gateway over `upstreams`; probes each instance in the background
+    /// for as long as the gateway lives.
+    pub fn start(upstreams: &Upstreams) -> Self {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let gateway = Self {
+            client,
+            auth: Pool::new("auth", upstreams.auth.clone()),
+            catalog: Pool::new("catalog", upstreams.catalog.clone()),
+            order: Pool::new("order", upstreams.order.clone()),
+        };
+        for pool in gateway.pools() {
+            tokio::spawn(pool.clone().probe_forever(gateway.client.clone()));
+        }
+        gateway
+    }
+
+    /// Every pool.
+    pub fn pools(&self) -> [&Pool; 3] {
+        [&self.auth, &self.catalog, &self.order]
+    }
+
+    /// The client the gateway forwards and probes with.
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    /// The proxied `/api` routes.
+    pub fn routes(&self) -> Router {
+        let to = |pick: fn(&Gateway) -> &Pool| {
+            any(move |State(gateway): State<Gateway>, request: Request| async move {
+                forward::forward(&gateway.client, pick(&gateway), request).await
+            })
+        };
+        Router::new()
+            .route("/api/auth/{*rest}", to(|g| &g.auth))
+            .route("/api/admin/users/{*rest}", to(|g| &g.auth))
+            .route("/api/items", to(|g| &g.catalog))
+            .route("/api/items/{*rest}", to(|g| &g.catalog))
+            .route("/api/stock/{*rest}", to(|g| &g.catalog))
+            .route("/api/orders", to(|g| &g.order))
+            .route("/api/orders/{*rest}", to(|g| &g.order))
+            .with_state(self.clone())
+    }
+}
+

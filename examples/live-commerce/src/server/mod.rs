@@ -1,0 +1,395 @@
+//! Assembling the services: roles, settings, start-up, shutdown.
+//!
+//! One binary plays every role (`serve --role gateway|auth|catalog|order|worker|all`);
+//! each role opens only the connections it needs, and each runs as its own
+//! process behind the gateway (`all` runs them in one, for the demo).
+//!
+//! | file | what it is |
+//! |---|---|
+//! | [`state`] | what the catalog and order handlers reach |
+//! | [`routes`] | the routes of each role and the layers every request passes |
+//! | [`listen`] | serving over HTTP or TLS, with graceful shutdown |
+
+pub mod listen;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_aside::Cache;
+use mq_reliable::amqp::Broker;
+use mq_reliable::inbox::PgInbox;
+use session_store::RedisStore;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::auth::login_limit::{LoginLimiter, LoginLimits};
+use crate::auth::password::Passwords;
+use crate::auth::routes::AuthState;
+use crate::catalog::Item;
+use crate::config::Config;
+use crate::gateway::tls::{Tls, TlsSource};
+use crate::gateway::{Gateway, Upstreams};
+use crate::strategy::Strategy;
+use crate::worker::{self, Worker};
+
+pub use state::AppState;
+
+/// Largest request body accepted (an order is a few dozen bytes; a login a
+/// few hundred).
+pub const BODY_LIMIT: usize = 4 * 1024;
+
+/// Which part of the system a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The entry point: TLS, request ids, routing to the other roles.
+    Gateway,
+    /// `/api/auth/…`: accounts, login, logout.
+    Auth,
+    /// `GET /api/items…`, `GET /api/stock/{id}`.
+    Catalog,
+    /// `POST /api/orders`, `GET /api/orders/{id}` (and the catalog reads it needs).
+    Order,
+    /// Consumes `OrderPlaced` and persists orders.
+    Worker,
+    /// Everything in one process (the gateway's edge duties included).
+    All,
+}
+
+impl Role {
+    /// The role's name, as `--role` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Auth => "auth",
+            Role::Catalog => "catalog",
+            Role::Order => "order",
+            Role::Worker => "worker",
+            Role::All => "all",
+        }
+    }
+
+    fn serves_auth(self) -> bool {
+        matches!(self, Role::Auth | Role::All)
+    }
+
+    fn serves_catalog(self) -> bool {
+        matches!(self, Role::Catalog | Role::Order | Role::All)
+    }
+
+    fn serves_orders(self) -> bool {
+        matches!(self, Role::Order | Role::All)
+    }
+
+    fn runs_worker(self) -> bool {
+        matches!(self, Role::Worker | Role::All)
+    }
+
+    /// Whether clients reach this role directly (it does the edge's duties).
+    fn is_edge(self) -> bool {
+        matches!(self, Role::Gateway | Role::All)
+    }
+}
+
+/// How a service is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The roles.
+    pub role: Role,
+    /// How orders take stock.
+    pub strategy: Strategy,
+    /// Serve item details through cache-aside (on by default; off to measure
+    /// the database alone).
+    pub item_cache: bool,
+    /// Database connections.
+    pub db_connections: u32,
+    /// The worker's pause per order (demos and tests).
+    pub worker_delay: Duration,
+    /// The `redis-lock` strategy's lease: how long a lock outlives a holder
+    /// that stopped renewing it (crashed, paused, cut off).
+    pub lock_lease: Duration,
+    /// The gateway's upstream instances.
+    pub upstreams: Upstreams,
+    /// TLS at the edge (gateway, all); `None` serves plain HTTP.
+    pub tls: Option<TlsSource>,
+    /// Failed-login limits (auth).
+    pub login_limits: LoginLimits,
+    /// Password hashes computed at once (auth). Defaults to the core count.
+    pub password_hashers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            role: Role::All,
+            strategy: Strategy::Lua,
+            item_cache: true,
+            db_connections: 16,
+            worker_delay: Duration::ZERO,
+            lock_lease: Duration::from_secs(10),
+            upstreams: Upstreams::default(),
+            tls: None,
+            login_limits: LoginLimits::default(),
+            password_hashers: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// A running system: the HTTP address (if the role serves HTTP) and the
+/// background tasks.
+pub struct Running {
+    /// Where the HTTP API listens.
+    pub addr: Option<SocketAddr>,
+    /// The certificate served, as PEM, when the role serves TLS.
+    pub tls_certificate_pem: Option<String>,
+    pool: Option<PgPool>,
+    redis: Option<redis::aio::ConnectionManager>,
+    sessions: Option<RedisStore>,
+    http: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    workers: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    stop: Vec<mq_reliable::amqp::ShutdownHandle>,
+}
+
+impl Running {
+    /// The database pool (tools and tests read results through it).
+    ///
+    /// # Panics
+    /// For the gateway, which has none.
+    pub fn pool(&self) -> &PgPool {
+        self.pool.as_ref().expect("this role has no database")
+    }
+
+    /// Redis.
+    ///
+    /// # Panics
+    /// For the gateway, which has none.
+    pub fn redis(&self) -> &redis::aio::ConnectionManager {
+        self.redis.as_ref().expect("this role has no Redis")
+    }
+
+    /// The shared session store, for the roles that read sessions.
+    pub fn sessions(&self) -> Option<&RedisStore> {
+        self.sessions.as_ref()
+    }
+
+    /// Runs until every role has stopped (SIGTERM / Ctrl-C stops them
+    /// gracefully) or one fails.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let tasks = self
+            .http
+            .into_iter()
+            .chain(self.workers)
+            .map(|task| async move { task.await? });
+        futures::future::try_join_all(tasks).await?;
+        Ok(())
+    }
+
+    /// Stops the HTTP server, then the workers gracefully (in-flight orders
+    /// finish and are acknowledged).
+    pub async fn shutdown(self) {
+        for task in self.http {
+            task.abort();
+            let _ = task.await;
+        }
+        for handle in &self.stop {
+            handle.shutdown();
+        }
+        for task in self.workers {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the roles in `settings` on `listen` (port 0 picks one).
+pub async fn start(
+    config: &Config,
+    settings: &Settings,
+    listen: SocketAddr,
+) -> anyhow::Result<Running> {
+    if settings.role == Role::Gateway {
+        return start_gateway(settings, listen).await;
+    }
+    let role = settings.role;
+    let pool = crate::db::connect(&config.database_url, settings.db_connections).await?;
+    let redis_client = redis::Client::open(config.redis_url.as_str())?;
+    let redis = connect_redis(&redis_client).await?;
+    let needs_broker = role.runs_worker() || (role.serves_orders() && settings.strategy == Strategy::LuaMq);
+    let broker = if needs_broker {
+        Some(Broker::connect(config.amqp_url.clone()).await?)
+    } else {
+        None
+    };
+    let mut running = Running {
+        addr: None,
+        tls_certificate_pem: None,
+        pool: Some(pool.clone()),
+        redis: Some(redis.clone()),
+        sessions: None,
+        http: Vec::new(),
+        workers: Vec::new(),
+        stop: Vec::new(),
+    };
+    if role != Role::Worker {
+        let sessions = (role.serves_auth() || role.serves_orders())
+            .then(|| crate::auth::session::store(redis_client.clone()))
+            .transpose()?;
+        let parts = routes::Parts {
+            role,
+            app: app_state(settings, &pool, &redis, &redis_client, broker.as_ref()).await?,
+            auth: match (&sessions, role.serves_auth()) {
+                (Some(sessions), true) => Some(AuthState {
+                    pool: pool.clone(),
+                    sessions: sessions.clone(),
+                    passwords: Passwords::new(settings.password_hashers)?,
+                    limiter: LoginLimiter::new(redis.clone(), settings.login_limits),
+                }),
+                _ => None,
+            },
+            sessions: sessions.clone(),
+            gateway: None,
+            tls: settings.tls.is_some(),
+        };
+        running.sessions = sessions;
+        serve_http(&mut running, routes::router(parts), settings, listen).await?;
+    }
+    if role.runs_worker() {
+        let broker = broker.as_ref().expect("the worker has a broker");
+        start_worker(&mut running, broker, settings, &pool, &redis).await?;
+    }
+    Ok(running)
+}
+
+async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Result<Running> {
+    let gateway = Gateway::start(&settings.upstreams);
+    let parts = routes::Parts {
+        role: Role::Gateway,
+        app: None,
+        auth: None,
+        sessions: None,
+        gateway: Some(gateway),
+        tls: settings.tls.is_some(),
+    };
+    let mut running = Running {
+        addr: None,
+        tls_certificate_pem: None,
+        pool: None,
+        redis: None,
+        sessions: None,
+        http: Vec::new(),
+        workers: Vec::new(),
+        stop: Vec::new(),
+    };
+    serve_http(&mut running, routes::router(parts), settings, listen).await?;
+    Ok(running)
+}
+
+async fn serve_http(
+    running: &mut Running,
+    app: axum::Router,
+    settings: &Settings,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let tls = match (&settings.tls, settings.role.is_edge()) {
+        (Some(source), true) => Some(Tls::load(source).await?),
+        _ => None,
+    };
+    running.tls_certificate_pem = tls.as_ref().map(|tls| tls.certificate_pem().to_string());
+    let listener = TcpListener::bind(listen).await?;
+    running.addr = Some(listener.local_addr()?);
+    running.http.push(tokio::spawn(listen::serve(listener, app, tls)));
+    Ok(())
+}
+
+async fn connect_redis(client: &redis::Client) -> anyhow::Result<redis::aio::ConnectionManager> {
+    // A flash sale queues a thousand requests on one multiplexed connection:
+    // give an answer seconds, not the default half second, before a 503.
+    let redis_config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_connection_timeout(Some(Duration::from_secs(2)));
+    Ok(redis::aio::ConnectionManager::new_with_config(client.clone(), redis_config).await?)
+}
+
+/// The catalog and order state, for the roles that serve them.
+async fn app_state(
+    settings: &Settings,
+    pool: &PgPool,
+    redis: &redis::aio::ConnectionManager,
+    redis_client: &redis::Client,
+    broker: Option<&Broker>,
+) -> anyhow::Result<Option<AppState>> {
+    let role = settings.role;
+    if !role.serves_catalog() {
+        return Ok(None);
+    }
+    let orders = role.serves_orders();
+    let items = if settings.item_cache {
+        Some(
+            Cache::<i64, Item>::builder(redis_client.clone(), "item")
+                .ttl(Duration::from_secs(300))
+                .local(10_000, Duration::from_secs(5))
+                .negative_ttl(Duration::from_secs(5))
+                .build()
+                .await?,
+        )
+    } else {
+        None
+    };
+    let locks = if orders && settings.strategy == Strategy::RedisLock {
+        Some(Arc::new(
+            redlock::LockManager::builder(redis_client.clone())
+                .lease(settings.lock_lease)
+                .build()
+                .await?,
+        ))
+    } else {
+        None
+    };
+    let publisher = match (broker, orders && settings.strategy == Strategy::LuaMq) {
+        (Some(broker), true) => {
+            // Declared here too, so orders wait in the queue while no worker runs.
+            drop(worker::order_consumer(broker).await?);
+            Some(Arc::new(broker.publisher().build().await?))
+        }
+        _ => None,
+    };
+    Ok(Some(AppState {
+        pool: pool.clone(),
+        redis: redis.clone(),
+        items,
+        strategy: settings.strategy,
+        locks,
+        publisher,
+    }))
+}
+
+async fn start_worker(
+    running: &mut Running,
+    broker: &Broker,
+    settings: &Settings,
+    pool: &PgPool,
+    redis: &redis::aio::ConnectionManager,
+) -> anyhow::Result<()> {
+    let consumer = worker::order_consumer(broker).await?;
+    running.stop.push(consumer.shutdown_handle());
+    let worker = Worker {
+        pool: pool.clone(),
+        redis: redis.clone(),
+        inbox: PgInbox::new("inbox")?,
+        delay: settings.worker_delay,
+    };
+    running.workers.push(tokio::spawn(async move {
+        consumer
+            .run_until(
+                move |message| {
+                    let worker = worker.clone();
+                    async move { worker.apply(message).await }
+                },
+                mq_reliable::shutdown_signal(),
+            )
+            .await?;
+        Ok(())
+    }));
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The routes of each role, and the layers every request passes through.
+//!
+//! From the outside in:
+//!
+//! 1. the edge's duties (gateway and `all` only: [`edge`](crate::http::edge));
+//! 2. a request id and a tracing span ([`trace`](crate::http::trace));
+//! 3. the refusal of cross-site writes ([`cross_site`](crate::http::cross_site));
+//! 4. a clear `503` when the session store is down, and the session
+//!    itself (roles that read it);
+//! 5. the body limit;
+//! 6. the role's routes.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use session_store::{RedisStore, StoreErrorLayer};
+
+use crate::auth::routes::AuthState;
+use crate::gateway::Gateway;
+use crate::http::edge::Edge;
+use crate::server::{AppState, Role};
+use crate::{catalog, orders};
+
+/// What a role's router is made of.
+pub struct Parts {
+    /// The role.
+    pub role: Role,
+    /// Catalog and order state (roles serving them).
+    pub app: Option<AppState>,
+    /// Auth state (roles serving it).
+    pub auth: Option<AuthState>,
+    /// The shared session store (roles reading sessions).
+    pub sessions: Option<RedisStore>,
+    /// The gateway's pools (the gateway).
+    pub gateway: Option<Gateway>,
+    /// Whether the edge serves TLS.
+    pub tls: bool,
+}
+
+/// The whole router of a role.
+pub fn router(parts: Parts) -> Router {
+    let mut app = Router::new();
+    if let Some(state) = parts.app {
+        app = app.merge(catalog_and_orders(state, parts.role));
+    }
+    if let Some(auth) = parts.auth {
+        app = app.merge(crate::auth::routes::routes(auth));
+    }
+    if let Some(gateway) = &parts.gateway {
+        app = app.merge(gateway.routes());
+    }
+    app = app.layer(DefaultBodyLimit::max(crate::server::BODY_LIMIT));
+    if let Some(sessions) = parts.sessions {
+        app = app
+            .layer(crate::auth::session::layer(sessions))
+            .layer(StoreErrorLayer::new());
+    }
+    app = app.layer(axum::middleware::from_fn(crate::http::cross_site::refuse_cross_site));
+    app = crate::http::trace::traced(app);
+    if matches!(parts.role, Role::Gateway | Role::All) {
+        let edge = Edge { tls: parts.tls };
+        app = app.layer(axum::middleware::from_fn_with_state(edge, crate::http::edge::edge));
+    }
+    app
+}
+
+fn catalog_and_orders(state: AppState, role: Role) -> Router {
+    let mut app = Router::new()
+        .route("/api/items", get(catalog::list_items))
+        .route("/api/items/{id}", get(catalog::get_item))
+        .route("/api/stock/{id}", get(catalog::get_stock));
+    if role.serves_orders() {
+        app = app
+            .route("/api/orders", post(orders::place_order))
+            .route("/api/orders/{id}", get(orders::get_order));
+    }
+    app.with_state(state)
+}
