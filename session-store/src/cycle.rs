@@ -22,6 +22,12 @@ tokio::task_local! {
 /// only once the new one is saved. Use it instead of `session.cycle_id()`
 /// with a [`RedisStore`](crate::RedisStore).
 ///
+/// To also drop what the old session held, call `session.clear()` *after*
+/// this, not before: the old session is deleted by its successor's save,
+/// which knows it from the record `cycle_id` loads. A `clear()` on a session
+/// not yet loaded starts a fresh record instead, and the old session would
+/// outlive the login.
+///
 /// ```no_run
 /// # async fn login(session: tower_sessions_core::Session) -> Result<(), tower_sessions_core::session::Error> {
 /// session_store::cycle_id(&session).await?;

@@ -1,12 +1,12 @@
 //! `/api/auth/…`: sign up, log in, log out (here or everywhere), who am I;
 //! and the admin's `POST /api/admin/users/logout-all`.
 
+use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use session_store::RedisStore;
 use sqlx::PgPool;
 use tower_sessions::Session;
@@ -99,7 +99,11 @@ async fn login(
         Some((account, hash)) => (Some(account), Some(hash)),
         None => (None, None),
     };
-    let password = body.password.chars().take(password::MAX_LENGTH + 1).collect();
+    let password = body
+        .password
+        .chars()
+        .take(password::MAX_LENGTH + 1)
+        .collect();
     let matches = state
         .passwords
         .verify(password, stored)
@@ -110,11 +114,14 @@ async fn login(
         return Err(invalid());
     };
     state.limiter.clear(&email).await?;
-    // A new id at login (session fixation), whatever the old session held.
-    session.clear().await;
+    // A new id at login (session fixation), and nothing of what the old
+    // session held. The order matters: `cycle_id` loads the old record and
+    // its successor's save deletes it; a `clear` before the load would
+    // start a new record the store cannot tie to the old id.
     session_store::cycle_id(&session)
         .await
         .map_err(|error| ApiError::unavailable("the session store", error))?;
+    session.clear().await;
     session
         .insert(USER_KEY, account.user_id)
         .await
@@ -150,7 +157,10 @@ async fn logout_all(
 }
 
 /// `GET /api/auth/me`: the caller's account.
-async fn me(State(state): State<AuthState>, user: CurrentUser) -> Result<api::Ok<Account>, ApiError> {
+async fn me(
+    State(state): State<AuthState>,
+    user: CurrentUser,
+) -> Result<api::Ok<Account>, ApiError> {
     accounts::find(&state.pool, user.user_id)
         .await?
         .map(api::ok)
