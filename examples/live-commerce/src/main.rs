@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use live_commerce::config::Config;
+use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities};
 use live_commerce::gateway::Upstreams;
 use live_commerce::gateway::tls::TlsSource;
-use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities};
 use live_commerce::server::{self, Role, Settings};
 use live_commerce::strategy::Strategy;
 
@@ -196,10 +196,16 @@ async fn main() -> ExitCode {
 
 async fn serve(config: &Config, settings: &Settings, listen: SocketAddr) -> anyhow::Result<()> {
     let running = server::start(config, settings, listen).await?;
-    let scheme = if running.tls_certificate_pem.is_some() { "https" } else { "http" };
+    let scheme = if running.tls_certificate_pem.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     if settings.tls == Some(TlsSource::Development) {
         if let Some(pem) = &running.tls_certificate_pem {
-            eprintln!("serving a self-signed development certificate (curl -k, or trust this PEM):\n{pem}");
+            eprintln!(
+                "serving a self-signed development certificate (curl -k, or trust this PEM):\n{pem}"
+            );
         }
     }
     match running.addr {

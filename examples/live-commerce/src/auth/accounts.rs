@@ -28,7 +28,8 @@ pub struct Account {
 pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let invalid = || ApiError::bad_request("INVALID_EMAIL", "a valid email address is required");
-    if email.len() > MAX_EMAIL_LENGTH || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.len() > MAX_EMAIL_LENGTH || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -42,7 +43,11 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Creates an account; `None` when the email is taken.
-pub async fn create(pool: &PgPool, email: &str, password_hash: &str) -> sqlx::Result<Option<Account>> {
+pub async fn create(
+    pool: &PgPool,
+    email: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<Account>> {
     let id = Uuid::new_v4();
     let inserted = sqlx::query(
         "INSERT INTO accounts (id, email, password_hash) VALUES ($1, $2, $3) \
@@ -101,10 +106,25 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_or_refused() {
-        assert_eq!(normalize_email("  Ann@Example.COM ").unwrap(), "ann@example.com");
-        assert_eq!(normalize_email("a.b+shop@mail.example.org").unwrap(), "a.b+shop@mail.example.org");
-        for bad in ["", "ann", "@example.com", "ann@", "ann@example", "ann@@example.com",
-                    "ann@exa mple.com", "ann@example..com", "ann@.com"] {
+        assert_eq!(
+            normalize_email("  Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        assert_eq!(
+            normalize_email("a.b+shop@mail.example.org").unwrap(),
+            "a.b+shop@mail.example.org"
+        );
+        for bad in [
+            "",
+            "ann",
+            "@example.com",
+            "ann@",
+            "ann@example",
+            "ann@@example.com",
+            "ann@exa mple.com",
+            "ann@example..com",
+            "ann@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?}");
         }
         let long = format!("{}@example.com", "a".repeat(250));

@@ -24,7 +24,10 @@ pub async fn sign_up_and_log_in(
         .context("signing up")?;
     let status = signup.status().as_u16();
     if status != 201 && status != 409 {
-        anyhow::bail!("sign-up of {email} answered {status}: {}", signup.text().await.unwrap_or_default());
+        anyhow::bail!(
+            "sign-up of {email} answered {status}: {}",
+            signup.text().await.unwrap_or_default()
+        );
     }
     log_in(http, base, email, password).await
 }
@@ -44,9 +47,13 @@ pub async fn log_in(
         .context("logging in")?;
     let status = response.status().as_u16();
     if status != 200 {
-        anyhow::bail!("login of {email} answered {status}: {}", response.text().await.unwrap_or_default());
+        anyhow::bail!(
+            "login of {email} answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
     }
-    session_cookie(response.headers()).with_context(|| format!("the login of {email} set no session cookie"))
+    session_cookie(response.headers())
+        .with_context(|| format!("the login of {email} set no session cookie"))
 }
 
 /// The `name=value` pair of the session cookie in `Set-Cookie` headers.

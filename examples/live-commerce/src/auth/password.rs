@@ -18,8 +18,8 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use tokio::sync::Semaphore;
 
 use crate::api::ApiError;
@@ -55,10 +55,14 @@ pub fn check_strength(password: &str, email: &str) -> Result<(), ApiError> {
     let weak = |why: &str| Err(ApiError::bad_request("WEAK_PASSWORD", why.to_string()));
     let length = password.chars().count();
     if length < MIN_LENGTH {
-        return weak(&format!("the password needs at least {MIN_LENGTH} characters"));
+        return weak(&format!(
+            "the password needs at least {MIN_LENGTH} characters"
+        ));
     }
     if length > MAX_LENGTH {
-        return weak(&format!("the password may have at most {MAX_LENGTH} characters"));
+        return weak(&format!(
+            "the password may have at most {MAX_LENGTH} characters"
+        ));
     }
     let lower = password.to_lowercase();
     if COMMON.contains(&lower.as_str()) {
@@ -159,9 +163,8 @@ mod tests {
         let passwords = Passwords::new(2).unwrap();
         let hash = passwords.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        let check = |password: &str, stored: Option<String>| {
-            passwords.verify(password.to_string(), stored)
-        };
+        let check =
+            |password: &str, stored: Option<String>| passwords.verify(password.to_string(), stored);
         assert!(check("correct horse", Some(hash.clone())).await.unwrap());
         assert!(!check("correct horsE", Some(hash.clone())).await.unwrap());
         assert!(!check("correct horse", None).await.unwrap());

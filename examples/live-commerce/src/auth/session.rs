@@ -73,9 +73,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, message)| ApiError::unavailable("the session layer", message))?;
-        user_of(&session).await?.map(|user_id| CurrentUser { user_id }).ok_or_else(|| {
-            ApiError::unauthorized("NOT_AUTHENTICATED", "log in first (POST /api/auth/login)")
-        })
+        user_of(&session)
+            .await?
+            .map(|user_id| CurrentUser { user_id })
+            .ok_or_else(|| {
+                ApiError::unauthorized("NOT_AUTHENTICATED", "log in first (POST /api/auth/login)")
+            })
     }
 }
 
@@ -105,8 +108,14 @@ where
         let pool = sqlx::PgPool::from_ref(state);
         match accounts::find(&pool, user.user_id).await? {
             Some(account) if account.admin => Ok(Admin(account)),
-            Some(_) => Err(ApiError::forbidden("NOT_ADMIN", "this needs the admin role")),
-            None => Err(ApiError::unauthorized("NOT_AUTHENTICATED", "the account no longer exists")),
+            Some(_) => Err(ApiError::forbidden(
+                "NOT_ADMIN",
+                "this needs the admin role",
+            )),
+            None => Err(ApiError::unauthorized(
+                "NOT_AUTHENTICATED",
+                "the account no longer exists",
+            )),
         }
     }
 }

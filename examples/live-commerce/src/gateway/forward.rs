@@ -42,8 +42,12 @@ pub async fn forward(client: &HttpClient, pool: &Pool, request: Request) -> Resp
     let body = match Limited::new(body, BODY_LIMIT).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request body is too large")
-                .into_response();
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                "the request body is too large",
+            )
+            .into_response();
         }
     };
     strip_hop_by_hop(&mut parts.headers);
@@ -51,7 +55,11 @@ pub async fn forward(client: &HttpClient, pool: &Pool, request: Request) -> Resp
     if candidates.is_empty() {
         return no_instance(pool.role);
     }
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD);
     for instance in candidates {
         let upstream = build_request(&parts, instance, &path, body.clone());
@@ -70,7 +78,10 @@ pub async fn forward(client: &HttpClient, pool: &Pool, request: Request) -> Resp
                 return ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "UPSTREAM_FAILED",
-                    format!("the {} service failed while answering; the request may have been applied", pool.role),
+                    format!(
+                        "the {} service failed while answering; the request may have been applied",
+                        pool.role
+                    ),
                 )
                 .into_response();
             }
@@ -103,7 +114,9 @@ fn build_request(
     body: Bytes,
 ) -> axum::http::Request<Full<Bytes>> {
     let authority = instance.base.authority().map_or("", |a| a.as_str());
-    let uri: Uri = format!("http://{authority}{path}").parse().unwrap_or_default();
+    let uri: Uri = format!("http://{authority}{path}")
+        .parse()
+        .unwrap_or_default();
     let mut request = axum::http::Request::new(Full::new(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;

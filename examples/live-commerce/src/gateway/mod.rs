@@ -44,7 +44,13 @@ pub struct Upstreams {
 impl Default for Upstreams {
     /// One instance each on ports 8081 (auth), 8082 (catalog), 8083 (order).
     fn default() -> Self {
-        let local = |port: u16| vec![format!("http://127.0.0.1:{port}").parse().expect("a valid URI")];
+        let local = |port: u16| {
+            vec![
+                format!("http://127.0.0.1:{port}")
+                    .parse()
+                    .expect("a valid URI"),
+            ]
+        };
         Self {
             auth: local(8081),
             catalog: local(8082),
@@ -67,7 +73,11 @@ impl Upstreams {
             "auth" => self.auth = urls,
             "catalog" => self.catalog = urls,
             "order" => self.order = urls,
-            other => return Err(format!("the gateway has no `{other}` role (auth, catalog, order)")),
+            other => {
+                return Err(format!(
+                    "the gateway has no `{other}` role (auth, catalog, order)"
+                ));
+            }
         }
         Ok(())
     }
@@ -77,7 +87,9 @@ fn parse_base(url: &str) -> Result<Uri, String> {
     let uri: Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
     match (uri.scheme_str(), uri.authority(), uri.path()) {
         (Some("http"), Some(_), "/" | "") => Ok(uri),
-        _ => Err(format!("`{url}` must be http://host:port (the services speak plain HTTP)")),
+        _ => Err(format!(
+            "`{url}` must be http://host:port (the services speak plain HTTP)"
+        )),
     }
 }
 
@@ -125,9 +137,11 @@ impl Gateway {
     /// The proxied `/api` routes.
     pub fn routes(&self) -> Router {
         let to = |pick: fn(&Gateway) -> &Pool| {
-            any(move |State(gateway): State<Gateway>, request: Request| async move {
-                forward::forward(&gateway.client, pick(&gateway), request).await
-            })
+            any(
+                move |State(gateway): State<Gateway>, request: Request| async move {
+                    forward::forward(&gateway.client, pick(&gateway), request).await
+                },
+            )
         };
         Router::new()
             .route("/api/auth/{*rest}", to(|g| &g.auth))
@@ -140,4 +154,3 @@ impl Gateway {
             .with_state(self.clone())
     }
 }
-

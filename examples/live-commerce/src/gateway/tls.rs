@@ -49,7 +49,9 @@ impl Tls {
         };
         let config = RustlsConfig::from_pem(cert.clone().into_bytes(), key.into_bytes())
             .await
-            .map_err(|error| anyhow::anyhow!("the TLS certificate or key is not usable: {error}"))?;
+            .map_err(|error| {
+                anyhow::anyhow!("the TLS certificate or key is not usable: {error}")
+            })?;
         Ok(Self {
             config,
             certificate_pem: cert,
@@ -64,7 +66,11 @@ impl Tls {
 }
 
 fn development_certificate() -> anyhow::Result<(String, String)> {
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let certified = rcgen::generate_simple_self_signed(names)?;
     Ok((certified.cert.pem(), certified.signing_key.serialize_pem()))
 }

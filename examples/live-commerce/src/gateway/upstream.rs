@@ -95,7 +95,11 @@ impl Pool {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let in_turn = (0..count).map(|step| &self.instances[(start + step) % count]);
         let healthy: Vec<&Instance> = in_turn.clone().filter(|i| i.is_healthy()).collect();
-        if healthy.is_empty() { in_turn.collect() } else { healthy }
+        if healthy.is_empty() {
+            in_turn.collect()
+        } else {
+            healthy
+        }
     }
 
     /// Probes every instance forever (spawn it; it ends when the pool's
@@ -107,7 +111,9 @@ impl Pool {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let Some(instances) = instances.upgrade() else { return };
+            let Some(instances) = instances.upgrade() else {
+                return;
+            };
             let probes = instances.iter().map(|instance| async {
                 instance.mark(probe(&client, &instance.base).await);
             });
@@ -118,7 +124,9 @@ impl Pool {
 
 /// Whether `GET {base}/healthz` answers `200` within [`PROBE_TIMEOUT`].
 pub async fn probe(client: &HttpClient, base: &Uri) -> bool {
-    let Ok(uri) = format!("{base}healthz").parse::<Uri>() else { return false };
+    let Ok(uri) = format!("{base}healthz").parse::<Uri>() else {
+        return false;
+    };
     let request = axum::http::Request::get(uri).body(Full::new(Bytes::new()));
     let Ok(request) = request else { return false };
     matches!(
@@ -132,12 +140,17 @@ mod tests {
     use super::*;
 
     fn pool(n: usize) -> Pool {
-        let bases = (0..n).map(|i| format!("http://127.0.0.1:{}", 9000 + i).parse().unwrap()).collect();
+        let bases = (0..n)
+            .map(|i| format!("http://127.0.0.1:{}", 9000 + i).parse().unwrap())
+            .collect();
         Pool::new("order", bases)
     }
 
     fn ports(candidates: &[&Instance]) -> Vec<u16> {
-        candidates.iter().map(|i| i.base.port_u16().unwrap()).collect()
+        candidates
+            .iter()
+            .map(|i| i.base.port_u16().unwrap())
+            .collect()
     }
 
     #[test]

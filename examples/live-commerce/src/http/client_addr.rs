@@ -54,7 +54,9 @@ pub fn client_of(peer: IpAddr, forwarded: Option<IpAddr>) -> IpAddr {
 fn is_trusted_proxy(peer: IpAddr) -> bool {
     match peer {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -76,7 +78,10 @@ mod tests {
     fn the_last_forwarded_address_is_the_nearest_proxys() {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert("x-forwarded-for", "10.0.0.1, 203.0.113.7".parse().unwrap());
-        assert_eq!(forwarded_for(&headers), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(
+            forwarded_for(&headers),
+            Some("203.0.113.7".parse().unwrap())
+        );
         headers.insert("x-forwarded-for", "garbage".parse().unwrap());
         assert_eq!(forwarded_for(&headers), None);
     }

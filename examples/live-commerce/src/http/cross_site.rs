@@ -80,20 +80,52 @@ mod tests {
         let host = ("host", "shop.example:8000");
         let post = &Method::POST;
         let cases = [
-            (post, vec![cookie, host, ("sec-fetch-site", "cross-site")], true),
-            (post, vec![cookie, host, ("sec-fetch-site", "same-site")], true),
-            (post, vec![cookie, host, ("sec-fetch-site", "same-origin")], false),
+            (
+                post,
+                vec![cookie, host, ("sec-fetch-site", "cross-site")],
+                true,
+            ),
+            (
+                post,
+                vec![cookie, host, ("sec-fetch-site", "same-site")],
+                true,
+            ),
+            (
+                post,
+                vec![cookie, host, ("sec-fetch-site", "same-origin")],
+                false,
+            ),
             (post, vec![cookie, host, ("sec-fetch-site", "none")], false),
-            (post, vec![cookie, host, ("origin", "https://evil.example")], true),
+            (
+                post,
+                vec![cookie, host, ("origin", "https://evil.example")],
+                true,
+            ),
             (post, vec![cookie, host, ("origin", "null")], true),
-            (post, vec![cookie, host, ("origin", "https://shop.example:8000")], false),
+            (
+                post,
+                vec![cookie, host, ("origin", "https://shop.example:8000")],
+                false,
+            ),
             (post, vec![cookie, host], false),
             (post, vec![host, ("sec-fetch-site", "cross-site")], false),
-            (&Method::GET, vec![cookie, host, ("sec-fetch-site", "cross-site")], false),
-            (&Method::DELETE, vec![cookie, host, ("origin", "https://evil.example")], true),
+            (
+                &Method::GET,
+                vec![cookie, host, ("sec-fetch-site", "cross-site")],
+                false,
+            ),
+            (
+                &Method::DELETE,
+                vec![cookie, host, ("origin", "https://evil.example")],
+                true,
+            ),
         ];
         for (method, pairs, refused) in cases {
-            assert_eq!(is_cross_site_write(method, &headers(&pairs)), refused, "{method} {pairs:?}");
+            assert_eq!(
+                is_cross_site_write(method, &headers(&pairs)),
+                refused,
+                "{method} {pairs:?}"
+            );
         }
     }
 }

@@ -34,11 +34,18 @@ pub async fn edge(State(edge): State<Edge>, mut request: Request, next: Next) ->
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     let headers = request.headers_mut();
-    for name in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-request-id"] {
+    for name in [
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "x-request-id",
+    ] {
         headers.remove(name);
     }
     if let Some(peer) = peer {
-        let value = HeaderValue::from_str(&peer.to_string()).expect("an IP address is a valid header");
+        let value =
+            HeaderValue::from_str(&peer.to_string()).expect("an IP address is a valid header");
         headers.insert("x-forwarded-for", value);
     }
     let proto = if edge.tls { "https" } else { "http" };
@@ -52,14 +59,20 @@ pub async fn edge(State(edge): State<Edge>, mut request: Request, next: Next) ->
 
 /// Adds `Secure` to every `Set-Cookie` that lacks it.
 pub fn secure_cookies(headers: &mut axum::http::HeaderMap) {
-    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     if cookies.is_empty() {
         return;
     }
     headers.remove(header::SET_COOKIE);
     for cookie in cookies {
         let secured = match cookie.to_str() {
-            Ok(text) if !has_secure(text) => HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie),
+            Ok(text) if !has_secure(text) => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+            }
             _ => cookie,
         };
         headers.append(header::SET_COOKIE, secured);
@@ -80,11 +93,27 @@ mod tests {
     #[test]
     fn every_cookie_ends_up_secure_once() {
         let mut headers = axum::http::HeaderMap::new();
-        headers.append(header::SET_COOKIE, "session=a; HttpOnly; SameSite=Lax".parse().unwrap());
-        headers.append(header::SET_COOKIE, "other=b; Secure; Path=/".parse().unwrap());
+        headers.append(
+            header::SET_COOKIE,
+            "session=a; HttpOnly; SameSite=Lax".parse().unwrap(),
+        );
+        headers.append(
+            header::SET_COOKIE,
+            "other=b; Secure; Path=/".parse().unwrap(),
+        );
         secure_cookies(&mut headers);
-        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
-        assert_eq!(cookies, ["session=a; HttpOnly; SameSite=Lax; Secure", "other=b; Secure; Path=/"]);
+        let cookies: Vec<_> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            cookies,
+            [
+                "session=a; HttpOnly; SameSite=Lax; Secure",
+                "other=b; Secure; Path=/"
+            ]
+        );
         assert!(!has_secure("secure=1; HttpOnly"));
     }
 }

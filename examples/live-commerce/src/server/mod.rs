@@ -215,7 +215,8 @@ pub async fn start(
     let pool = crate::db::connect(&config.database_url, settings.db_connections).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = connect_redis(&redis_client).await?;
-    let needs_broker = role.runs_worker() || (role.serves_orders() && settings.strategy == Strategy::LuaMq);
+    let needs_broker =
+        role.runs_worker() || (role.serves_orders() && settings.strategy == Strategy::LuaMq);
     let broker = if needs_broker {
         Some(Broker::connect(config.amqp_url.clone()).await?)
     } else {
@@ -298,7 +299,9 @@ async fn serve_http(
     running.tls_certificate_pem = tls.as_ref().map(|tls| tls.certificate_pem().to_string());
     let listener = TcpListener::bind(listen).await?;
     running.addr = Some(listener.local_addr()?);
-    running.http.push(tokio::spawn(listen::serve(listener, app, tls)));
+    running
+        .http
+        .push(tokio::spawn(listen::serve(listener, app, tls)));
     Ok(())
 }
 

@@ -55,11 +55,16 @@ pub fn router(parts: Parts) -> Router {
             .layer(crate::auth::session::layer(sessions))
             .layer(StoreErrorLayer::new());
     }
-    app = app.layer(axum::middleware::from_fn(crate::http::cross_site::refuse_cross_site));
+    app = app.layer(axum::middleware::from_fn(
+        crate::http::cross_site::refuse_cross_site,
+    ));
     app = crate::http::trace::traced(app);
     if matches!(parts.role, Role::Gateway | Role::All) {
         let edge = Edge { tls: parts.tls };
-        app = app.layer(axum::middleware::from_fn_with_state(edge, crate::http::edge::edge));
+        app = app.layer(axum::middleware::from_fn_with_state(
+            edge,
+            crate::http::edge::edge,
+        ));
     }
     app
 }
