@@ -1,8 +1,20 @@
-//! Shared by the example's tests: fresh services and a running system.
+//! Shared by the example's tests: fresh services, a running system, and
+//! buyers logged in to it.
 
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use live_commerce::config::Config;
+use live_commerce::server::{self, Role, Running, Settings};
+use live_commerce::strategy::Strategy;
+
+/// How long a spawned `serve` process may take to say it is ready.
+const READY_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The password every test buyer uses: long, uncommon, and not made of
+/// the email's local part, so the auth service accepts it.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Fresh, isolated services: a Redis server, a RabbitMQ vhost and a database.
 pub struct Services {
@@ -29,4 +41,66 @@ impl Services {
         config.database_url = self.postgres.url().to_string();
         config
     }
+}
+
+/// One `live-commerce serve` process and the URL it serves on.
+pub struct Instance {
+    pub process: testkit::ChildProcess,
+    /// `http://127.0.0.1:port` or `https://127.0.0.1:port`.
+    pub url: String,
+}
+
+/// Runs `live-commerce serve <args> --listen 127.0.0.1:0` against
+/// `services` and waits for its `ready: <role> on <url> (strategy …)` line.
+pub async fn spawn_serve(services: &Services, args: &[&str]) -> Instance {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-commerce"));
+    command
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("REDIS_URL", services.redis.url())
+        .env("AMQP_URL", services.rabbit.url())
+        .env("DATABASE_URL", services.postgres.url())
+        .env("RUST_LOG", "warn");
+    let process = testkit::ChildProcess::spawn(command).unwrap();
+    let ready = process
+        .wait_for_output("ready:", READY_PATIENCE)
+        .await
+        .unwrap_or_else(|error| panic!("serve {args:?} did not get ready: {error:#}"));
+    let url = ready
+        .split_once(" on ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no address in {ready:?}"))
+        .to_string();
+    Instance { process, url }
+}
+
+/// Starts `role` in this process on a free port, with few database
+/// connections (tests share the machine).
+pub async fn start_role(services: &Services, role: Role, strategy: Strategy) -> Running {
+    let settings = Settings {
+        role,
+        strategy,
+        db_connections: 4,
+        ..Settings::default()
+    };
+    server::start(&services.config(), &settings, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap_or_else(|error| panic!("starting {}: {error:#}", role.name()))
+}
+
+/// The base URL (`http://addr`) of an in-process role that serves HTTP.
+pub fn base_url(running: &Running) -> String {
+    format!("http://{}", running.addr.expect("this role serves HTTP"))
+}
+
+/// Signs the buyer `name` (`name@buyers.example`) up at the auth service
+/// `base` (an existing account is fine) and logs in; returns the `Cookie`
+/// header value to send with the buyer's requests.
+pub async fn buyer(http: &reqwest::Client, base: &str, name: &str) -> String {
+    let email = format!("{name}@buyers.example");
+    live_commerce::auth::client::sign_up_and_log_in(http, base, &email, PASSWORD)
+        .await
+        .unwrap_or_else(|error| panic!("buyer {email}: {error:#}"))
 }
