@@ -1,6 +1,6 @@
 //! `lua-mq`: orders accepted while no worker runs wait in RabbitMQ; a worker
 //! killed with `kill -9` mid-drain and restarted still leaves exactly one
-//! confirmed order per accepted buyer, none twice.
+//! confirmed order per accepted request, none twice.
 
 mod support;
 
@@ -9,8 +9,14 @@ use std::time::Duration;
 use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities};
 use live_commerce::server::{self, Role, Settings};
 use live_commerce::strategy::Strategy;
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 use support::Services;
+
+/// Buyers logged in, and the orders they place at once between them (more
+/// than the stock of 100).
+const BUYERS: usize = 8;
+const REQUESTS: usize = 400;
 
 fn worker_process(services: &Services) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-commerce"));
@@ -34,19 +40,22 @@ async fn confirmed(pool: &sqlx::PgPool) -> i64 {
 async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     let services = Services::start().await;
     let config = services.config();
-    // The order service alone: orders are accepted and queued.
+    // The order service alone: orders are accepted and queued. Buyers log
+    // in at the auth service; the order service reads their sessions.
     let settings = Settings {
         role: Role::Order,
         strategy: Strategy::LuaMq,
         db_connections: 8,
         ..Settings::default()
     };
-    let orders = server::start(&config, &settings, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
+    let (orders, auth) = tokio::join!(
+        server::start(&config, &settings, ([127, 0, 0, 1], 0).into()),
+        support::start_role(&services, Role::Auth, Strategy::LuaMq),
+    );
+    let orders = orders.unwrap();
     let item_id = live_commerce::catalog::create_item(
-        &orders.pool,
-        &orders.redis,
+        orders.pool(),
+        orders.redis(),
         &live_commerce::catalog::NewItem {
             name: "drained".into(),
             kind: live_commerce::catalog::ItemKind::General,
@@ -58,38 +67,46 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     .await
     .unwrap();
     let http = reqwest::Client::new();
+    let auth_url = support::base_url(&auth);
+    let cookies = support::buyers(&http, &auth_url, BUYERS).await;
     let addr = orders.addr.unwrap();
-    let buyers: Vec<_> = (0..400)
-        .map(|buyer| {
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|request| {
             let http = http.clone();
+            let cookie = cookies[request % BUYERS].clone();
             tokio::spawn(async move {
                 let response = http
                     .post(format!("http://{addr}/api/orders"))
-                    .header("x-user-id", format!("buyer-{buyer}"))
+                    .header(COOKIE, &cookie)
                     .json(&json!({"itemId": item_id, "count": 1}))
                     .send()
                     .await
                     .unwrap();
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.unwrap();
-                (status, body)
+                (cookie, status, body)
             })
         })
         .collect();
+    // Each accepted order and the cookie of the buyer who placed it.
     let mut accepted = Vec::new();
-    for buyer in buyers {
-        let (status, body) = buyer.await.unwrap();
+    for request in requests {
+        let (cookie, status, body) = request.await.unwrap();
         if status == 202 {
             assert_eq!(body["data"]["status"], json!("PENDING"));
-            accepted.push(body["data"]["orderId"].as_str().unwrap().to_string());
+            accepted.push((
+                cookie,
+                body["data"]["orderId"].as_str().unwrap().to_string(),
+            ));
         } else {
             assert_eq!(status, 409, "{body}");
         }
     }
     assert_eq!(accepted.len(), 100);
     let order_view = || async {
-        let url = format!("http://{addr}/api/orders/{}", accepted[0]);
-        let response = http.get(url).send().await.unwrap();
+        let (buyer, order) = &accepted[0];
+        let url = format!("http://{addr}/api/orders/{order}");
+        let response = http.get(url).header(COOKIE, buyer).send().await.unwrap();
         response.json::<Value>().await.unwrap()
     };
     let pending = order_view().await;
@@ -98,7 +115,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         json!("PENDING"),
         "queued, not persisted yet"
     );
-    assert_eq!(confirmed(&orders.pool).await, 0);
+    assert_eq!(confirmed(orders.pool()).await, 0);
 
     // A worker starts draining and is killed mid-way.
     let mut worker = testkit::ChildProcess::spawn(worker_process(&services)).unwrap();
@@ -109,11 +126,11 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     testkit::wait::until(
         Duration::from_secs(30),
         "a third of the orders confirmed",
-        || async { confirmed(&orders.pool).await >= 30 },
+        || async { confirmed(orders.pool()).await >= 30 },
     )
     .await;
     worker.kill9().await;
-    let at_kill = confirmed(&orders.pool).await;
+    let at_kill = confirmed(orders.pool()).await;
     assert!(
         at_kill < 100,
         "the kill came mid-drain ({at_kill} confirmed)"
@@ -128,7 +145,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     testkit::wait::until(
         Duration::from_secs(60),
         "all 100 orders confirmed",
-        || async { confirmed(&orders.pool).await >= 100 },
+        || async { confirmed(orders.pool()).await >= 100 },
     )
     .await;
     let exit = restarted.terminate().await;
@@ -142,7 +159,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
                 (SELECT stock FROM items WHERE id = $1)",
     )
     .bind(item_id)
-    .fetch_one(&orders.pool)
+    .fetch_one(orders.pool())
     .await
     .unwrap();
     assert_eq!(
@@ -150,16 +167,16 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         (100, 100),
         "exactly one row per accepted order"
     );
-    assert_eq!(confirmed(&orders.pool).await, 100);
+    assert_eq!(confirmed(orders.pool()).await, 100);
     assert_eq!(stock, 0, "the database stock was taken once per order");
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-        .fetch_one(&orders.pool)
+        .fetch_one(orders.pool())
         .await
         .unwrap();
     assert_eq!(inbox, 100);
     let done = order_view().await;
     assert_eq!(done["data"]["status"], json!("CONFIRMED"));
-    orders.shutdown().await;
+    tokio::join!(orders.shutdown(), auth.shutdown());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

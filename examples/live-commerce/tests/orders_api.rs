@@ -1,70 +1,115 @@
 //! The order API's answers, one by one: statuses, JSON error bodies, and
-//! that a refused request changes nothing.
+//! that a refused request changes nothing. Buyers are the logged-in users
+//! of sessions the auth service opened (an order service alone, as it runs
+//! behind the gateway, reading the same sessions from Redis).
 
 mod support;
 
-use std::net::SocketAddr;
-
 use chrono::{Duration as Days, Utc};
 use live_commerce::catalog::{self, ItemKind, NewItem};
-use live_commerce::server::{self, Role, Running, Settings};
+use live_commerce::server::{Role, Running};
 use live_commerce::strategy::Strategy;
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 use support::Services;
 
-struct Api {
+/// An order service and the auth service its buyers log in at.
+struct Shop {
+    orders: Running,
+    auth: Running,
     http: reqwest::Client,
-    addr: SocketAddr,
 }
 
-impl Api {
-    async fn order(&self, user: Option<&str>, body: &str) -> (u16, Value) {
-        let mut request = self
+impl Shop {
+    async fn start(services: &Services, strategy: Strategy) -> Self {
+        let (orders, auth) = tokio::join!(
+            support::start_role(services, Role::Order, strategy),
+            support::start_role(services, Role::Auth, strategy),
+        );
+        Self {
+            orders,
+            auth,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Signs `name` up and logs in; the `Cookie` value of their session.
+    async fn buyer(&self, name: &str) -> String {
+        support::buyer(&self.http, &support::base_url(&self.auth), name).await
+    }
+
+    /// The account id the session `cookie` belongs to.
+    async fn user_id(&self, cookie: &str) -> String {
+        let me = self
             .http
-            .post(format!("http://{}/api/orders", self.addr))
+            .get(format!("{}/api/auth/me", support::base_url(&self.auth)))
+            .header(COOKIE, cookie);
+        let (status, me) = send(me).await;
+        assert_eq!(status, 200, "{me}");
+        me["data"]["userId"].as_str().unwrap().to_string()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", support::base_url(&self.orders))
+    }
+
+    /// `POST /api/orders` with a JSON `body`, as `buyer` (a `Cookie` value) or
+    /// without a session.
+    fn post_order(&self, buyer: Option<&str>, body: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .post(self.url("/api/orders"))
             .header("content-type", "application/json")
             .body(body.to_string());
-        if let Some(user) = user {
-            request = request.header("x-user-id", user);
+        match buyer {
+            Some(cookie) => request.header(COOKIE, cookie),
+            None => request,
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST /api/orders` as `buyer`.
+    async fn order(&self, buyer: &str, body: &str) -> (u16, Value) {
+        send(self.post_order(Some(buyer), body)).await
+    }
+
+    /// `POST /api/orders` without a session.
+    async fn order_without_session(&self, body: &str) -> (u16, Value) {
+        send(self.post_order(None, body)).await
+    }
+
+    /// `GET path` without a session (the catalog's reads).
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("http://{}{path}", self.addr))
-            .send()
+        send(self.http.get(self.url(path))).await
+    }
+
+    /// `GET path` as `buyer`.
+    async fn get_as(&self, buyer: &str, path: &str) -> (u16, Value) {
+        send(self.http.get(self.url(path)).header(COOKIE, buyer)).await
+    }
+
+    async fn orders_of_item(&self, item: i64) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE item_id = $1")
+            .bind(item)
+            .fetch_one(self.orders.pool())
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        tokio::join!(self.orders.shutdown(), self.auth.shutdown());
     }
 }
 
-async fn start(services: &Services, strategy: Strategy) -> (Running, Api) {
-    let settings = Settings {
-        role: Role::Order,
-        strategy,
-        db_connections: 4,
-        ..Settings::default()
-    };
-    let running = server::start(&services.config(), &settings, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let api = Api {
-        http: reqwest::Client::new(),
-        addr: running.addr.unwrap(),
-    };
-    (running, api)
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn item(running: &Running, stock: i32, kind: ItemKind, opens_in_days: Option<i64>) -> i64 {
+async fn item(shop: &Shop, stock: i32, kind: ItemKind, opens_in_days: Option<i64>) -> i64 {
     catalog::create_item(
-        &running.pool,
-        &running.redis,
+        shop.orders.pool(),
+        shop.orders.redis(),
         &NewItem {
             name: "lamp".into(),
             kind,
@@ -92,62 +137,57 @@ fn assert_error(answer: &(u16, Value), status: u16, code: &str) {
 #[tokio::test]
 async fn every_bad_input_answers_with_its_status_and_changes_nothing() {
     let services = Services::start().await;
-    let (running, api) = start(&services, Strategy::Lua).await;
-    let lamp = item(&running, 5, ItemKind::General, None).await;
-    let deal = item(&running, 5, ItemKind::TimeDeal, Some(1)).await;
+    let shop = Shop::start(&services, Strategy::Lua).await;
+    let lamp = item(&shop, 5, ItemKind::General, None).await;
+    let deal = item(&shop, 5, ItemKind::TimeDeal, Some(1)).await;
+    let u1 = &shop.buyer("u1").await;
+    let u1_id = shop.user_id(u1).await;
     let order = |item: i64, count: i64| json!({"itemId": item, "count": count}).to_string();
+    let claiming_u1 = shop
+        .post_order(None, &order(lamp, 1))
+        .header("x-user-id", &u1_id);
 
     let cases = [
+        (shop.order(u1, "{not json").await, 400, "MALFORMED_JSON"),
         (
-            api.order(Some("u1"), "{not json").await,
+            shop.order(u1, r#"{"itemId": 1}"#).await,
             400,
             "MALFORMED_JSON",
         ),
         (
-            api.order(Some("u1"), r#"{"itemId": 1}"#).await,
+            shop.order(u1, r#"{"itemId": "x", "count": 1}"#).await,
             400,
             "MALFORMED_JSON",
         ),
+        (shop.order(u1, &order(lamp, 0)).await, 400, "INVALID_COUNT"),
+        (shop.order(u1, &order(lamp, 11)).await, 400, "INVALID_COUNT"),
+        (shop.order(u1, &order(lamp, -3)).await, 400, "INVALID_COUNT"),
         (
-            api.order(Some("u1"), r#"{"itemId": "x", "count": 1}"#)
-                .await,
-            400,
-            "MALFORMED_JSON",
+            shop.order_without_session(&order(lamp, 1)).await,
+            401,
+            "NOT_AUTHENTICATED",
+        ),
+        // The old header names nobody, even with a real account's id.
+        (send(claiming_u1).await, 401, "NOT_AUTHENTICATED"),
+        (
+            shop.order("session=made-up", &order(lamp, 1)).await,
+            401,
+            "NOT_AUTHENTICATED",
         ),
         (
-            api.order(Some("u1"), &order(lamp, 0)).await,
-            400,
-            "INVALID_COUNT",
-        ),
-        (
-            api.order(Some("u1"), &order(lamp, 11)).await,
-            400,
-            "INVALID_COUNT",
-        ),
-        (
-            api.order(Some("u1"), &order(lamp, -3)).await,
-            400,
-            "INVALID_COUNT",
-        ),
-        (api.order(None, &order(lamp, 1)).await, 401, "NO_USER"),
-        (
-            api.order(Some("u1"), &order(999_999, 1)).await,
+            shop.order(u1, &order(999_999, 1)).await,
             404,
             "ITEM_NOT_FOUND",
         ),
+        (shop.order(u1, &order(deal, 1)).await, 409, "NOT_OPEN"),
         (
-            api.order(Some("u1"), &order(deal, 1)).await,
-            409,
-            "NOT_OPEN",
-        ),
-        (
-            api.order(Some("u1"), &order(lamp, 6)).await,
+            shop.order(u1, &order(lamp, 6)).await,
             409,
             "INSUFFICIENT_STOCK",
         ),
         (
-            api.order(
-                Some("u1"),
+            shop.order(
+                u1,
                 &format!(
                     r#"{{"itemId": {lamp}, "count": 1, "pad": "{}"}}"#,
                     "x".repeat(8000)
@@ -158,33 +198,39 @@ async fn every_bad_input_answers_with_its_status_and_changes_nothing() {
             "BODY_TOO_LARGE",
         ),
         (
-            api.get("/api/orders/not-a-uuid").await,
+            shop.get_as(u1, "/api/orders/not-a-uuid").await,
             400,
             "INVALID_ORDER_ID",
         ),
         (
-            api.get(&format!("/api/orders/{}", uuid::Uuid::new_v4()))
+            shop.get_as(u1, &format!("/api/orders/{}", uuid::Uuid::new_v4()))
                 .await,
             404,
             "ORDER_NOT_FOUND",
         ),
-        (api.get("/api/items/999999").await, 404, "ITEM_NOT_FOUND"),
+        (
+            shop.get(&format!("/api/orders/{}", uuid::Uuid::new_v4()))
+                .await,
+            401,
+            "NOT_AUTHENTICATED",
+        ),
+        (shop.get("/api/items/999999").await, 404, "ITEM_NOT_FOUND"),
     ];
     for (answer, status, code) in &cases {
         assert_error(answer, *status, code);
     }
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-        .fetch_one(&running.pool)
+        .fetch_one(shop.orders.pool())
         .await
         .unwrap();
     assert_eq!(orders, 0, "no refused request created an order");
     for id in [lamp, deal] {
-        let (status, stock) = api.get(&format!("/api/stock/{id}")).await;
+        let (status, stock) = shop.get(&format!("/api/stock/{id}")).await;
         assert_eq!(status, 200);
         assert_eq!(stock["data"]["stock"], json!(5));
         assert_eq!(stock["data"]["reservable"], json!(5));
     }
-    running.shutdown().await;
+    shop.stop().await;
 }
 
 #[tokio::test]
@@ -196,74 +242,106 @@ async fn a_purchase_larger_than_what_is_left_fails_while_smaller_ones_succeed() 
         Strategy::Lua,
     ] {
         let services = Services::start().await;
-        let (running, api) = start(&services, strategy).await;
-        let lamp = item(&running, 3, ItemKind::General, None).await;
+        let shop = Shop::start(&services, strategy).await;
+        let lamp = item(&shop, 3, ItemKind::General, None).await;
         let order = |count: i64| json!({"itemId": lamp, "count": count}).to_string();
+        let (a, b, c, d) = tokio::join!(
+            shop.buyer("a"),
+            shop.buyer("b"),
+            shop.buyer("c"),
+            shop.buyer("d"),
+        );
 
-        let first = api.order(Some("a"), &order(2)).await;
+        let first = shop.order(&a, &order(2)).await;
         assert_eq!(first.0, 202, "{strategy}: {first:?}");
         assert_eq!(first.1["data"]["status"], json!("CONFIRMED"));
-        assert_error(
-            &api.order(Some("b"), &order(2)).await,
-            409,
-            "INSUFFICIENT_STOCK",
-        );
-        assert_eq!(api.order(Some("c"), &order(1)).await.0, 202, "{strategy}");
-        assert_error(&api.order(Some("d"), &order(1)).await, 409, "SOLD_OUT");
+        assert_error(&shop.order(&b, &order(2)).await, 409, "INSUFFICIENT_STOCK");
+        assert_eq!(shop.order(&c, &order(1)).await.0, 202, "{strategy}");
+        assert_error(&shop.order(&d, &order(1)).await, 409, "SOLD_OUT");
 
         let id = first.1["data"]["orderId"].as_str().unwrap().to_string();
-        let (status, view) = api.get(&format!("/api/orders/{id}")).await;
+        let (status, view) = shop.get_as(&a, &format!("/api/orders/{id}")).await;
         assert_eq!(status, 200);
         assert_eq!(view["data"]["status"], json!("CONFIRMED"));
         assert_eq!(view["data"]["count"], json!(2));
         assert_eq!(view["data"]["strategy"], json!(strategy.name()));
-        let (_, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+        let (_, stock) = shop.get(&format!("/api/stock/{lamp}")).await;
         assert_eq!(stock["data"]["stock"], json!(0), "{strategy}");
-        running.shutdown().await;
+        shop.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_buyer_sees_their_own_orders_and_nobody_elses() {
+    let services = Services::start().await;
+    // `lua` answers from the orders table; `lua-mq` (no worker here) from
+    // the pending marker, which names its buyer too.
+    for (strategy, status) in [(Strategy::Lua, "CONFIRMED"), (Strategy::LuaMq, "PENDING")] {
+        let shop = Shop::start(&services, strategy).await;
+        let lamp = item(&shop, 5, ItemKind::General, None).await;
+        let (ann, bob) = tokio::join!(shop.buyer("ann"), shop.buyer("bob"));
+        let ann_id = shop.user_id(&ann).await;
+
+        let placed = shop
+            .order(&ann, &json!({"itemId": lamp, "count": 1}).to_string())
+            .await;
+        assert_eq!(placed.0, 202, "{strategy}: {placed:?}");
+        let path = format!(
+            "/api/orders/{}",
+            placed.1["data"]["orderId"].as_str().unwrap()
+        );
+
+        let (code, view) = shop.get_as(&ann, &path).await;
+        assert_eq!(code, 200, "{strategy}: the buyer sees it: {view}");
+        assert_eq!(view["data"]["status"], json!(status), "{strategy}");
+        assert_error(&shop.get_as(&bob, &path).await, 404, "ORDER_NOT_FOUND");
+        assert_error(&shop.get(&path).await, 401, "NOT_AUTHENTICATED");
+        let claiming_ann = shop.http.get(shop.url(&path)).header("x-user-id", &ann_id);
+        assert_error(&send(claiming_ann).await, 401, "NOT_AUTHENTICATED");
+        shop.stop().await;
     }
 }
 
 #[tokio::test]
 async fn the_catalog_answers_in_the_envelope() {
     let services = Services::start().await;
-    let (running, api) = start(&services, Strategy::Lua).await;
-    let lamp = item(&running, 7, ItemKind::General, None).await;
-    let (status, detail) = api.get(&format!("/api/items/{lamp}")).await;
+    let shop = Shop::start(&services, Strategy::Lua).await;
+    let lamp = item(&shop, 7, ItemKind::General, None).await;
+    let (status, detail) = shop.get(&format!("/api/items/{lamp}")).await;
     assert_eq!(status, 200);
     assert_eq!(detail["success"], json!(true));
     assert_eq!(detail["data"]["name"], json!("lamp"));
     assert_eq!(detail["data"]["kind"], json!("GENERAL"));
-    let (status, list) = api.get("/api/items").await;
+    let (status, list) = shop.get("/api/items").await;
     assert_eq!(status, 200);
     assert_eq!(list["data"][0]["id"], json!(lamp));
-    running.shutdown().await;
+    shop.stop().await;
 }
 
 #[tokio::test]
 async fn a_lost_stock_counter_is_refused_not_rebuilt() {
     let services = Services::start().await;
     for strategy in [Strategy::Lua, Strategy::LuaMq] {
-        let (running, api) = start(&services, strategy).await;
-        let lamp = item(&running, 5, ItemKind::General, None).await;
+        let shop = Shop::start(&services, strategy).await;
+        let lamp = item(&shop, 5, ItemKind::General, None).await;
+        let u1 = shop.buyer("u1").await;
         // Redis lost the counter (a restart without persistence, say).
-        let _: () =
-            redis::AsyncCommands::del(&mut running.redis.clone(), live_commerce::stock::key(lamp))
-                .await
-                .unwrap();
+        let _: () = redis::AsyncCommands::del(
+            &mut shop.orders.redis().clone(),
+            live_commerce::stock::key(lamp),
+        )
+        .await
+        .unwrap();
         let order = json!({"itemId": lamp, "count": 1}).to_string();
-        assert_error(
-            &api.order(Some("u1"), &order).await,
-            503,
-            "STOCK_NOT_LOADED",
-        );
-        let (_, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+        assert_error(&shop.order(&u1, &order).await, 503, "STOCK_NOT_LOADED");
+        let (_, stock) = shop.get(&format!("/api/stock/{lamp}")).await;
         assert_eq!(stock["data"]["stock"], json!(5), "{strategy}");
         assert_eq!(
             stock["data"]["reservable"],
             json!(null),
             "{strategy}: not rebuilt"
         );
-        running.shutdown().await;
+        shop.stop().await;
     }
 }
 
@@ -271,8 +349,9 @@ async fn a_lost_stock_counter_is_refused_not_rebuilt() {
 async fn only_a_json_object_is_an_order_in_every_strategy() {
     let services = Services::start().await;
     for strategy in Strategy::ALL {
-        let (running, api) = start(&services, strategy).await;
-        let lamp = item(&running, 5, ItemKind::General, None).await;
+        let shop = Shop::start(&services, strategy).await;
+        let lamp = item(&shop, 5, ItemKind::General, None).await;
+        let u1 = &shop.buyer("u1").await;
         // A derived struct deserializer also reads a struct from a sequence
         // of its fields in order, so `[itemId, count]` must be refused by
         // the body's shape, not by its fields.
@@ -286,7 +365,7 @@ async fn only_a_json_object_is_an_order_in_every_strategy() {
             "true".to_string(),
         ];
         for body in &not_objects {
-            let answer = api.order(Some("u1"), body).await;
+            let answer = shop.order(u1, body).await;
             assert_error(&answer, 400, "EXPECTED_OBJECT");
             assert!(
                 answer.1["error"]["message"]
@@ -296,57 +375,47 @@ async fn only_a_json_object_is_an_order_in_every_strategy() {
             );
         }
         // The other refusals come first, as for any body.
-        let text_plain = api
+        let text_plain = shop
             .http
-            .post(format!("http://{}/api/orders", api.addr))
+            .post(shop.url("/api/orders"))
             .header("content-type", "text/plain")
-            .header("x-user-id", "u1")
-            .body(format!("[{lamp}, 1]"))
-            .send()
-            .await
-            .unwrap();
-        let status = text_plain.status().as_u16();
-        let text_plain = (status, text_plain.json().await.unwrap_or(Value::Null));
-        assert_error(&text_plain, 415, "UNSUPPORTED_MEDIA_TYPE");
+            .header(COOKIE, u1)
+            .body(format!("[{lamp}, 1]"));
+        assert_error(&send(text_plain).await, 415, "UNSUPPORTED_MEDIA_TYPE");
         assert_error(
-            &api.order(
-                Some("u1"),
-                &format!(r#"[{lamp}, 1, "{}"]"#, "x".repeat(8000)),
-            )
-            .await,
+            &shop
+                .order(u1, &format!(r#"[{lamp}, 1, "{}"]"#, "x".repeat(8000)))
+                .await,
             413,
             "BODY_TOO_LARGE",
         );
         assert_error(
-            &api.order(Some("u1"), &format!("[{lamp}, 1")).await,
+            &shop.order(u1, &format!("[{lamp}, 1")).await,
             400,
             "MALFORMED_JSON",
         );
         assert_error(
-            &api.order(
-                Some("u1"),
-                &format!("{{\"itemId\": {lamp}, \"count\": 1}} []"),
-            )
-            .await,
+            &shop
+                .order(u1, &format!("{{\"itemId\": {lamp}, \"count\": 1}} []"))
+                .await,
             400,
             "MALFORMED_JSON",
         );
 
-        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE item_id = $1")
-            .bind(lamp)
-            .fetch_one(&running.pool)
-            .await
-            .unwrap();
-        assert_eq!(orders, 0, "{strategy}: no refused body created an order");
-        let (status, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+        assert_eq!(
+            shop.orders_of_item(lamp).await,
+            0,
+            "{strategy}: no refused body created an order"
+        );
+        let (status, stock) = shop.get(&format!("/api/stock/{lamp}")).await;
         assert_eq!(status, 200);
         assert_eq!(stock["data"]["stock"], json!(5), "{strategy}");
         assert_eq!(stock["data"]["reservable"], json!(5), "{strategy}");
 
         // An object, with whitespace around it, still places an order.
-        let placed = api
+        let placed = shop
             .order(
-                Some("u1"),
+                u1,
                 &format!(" \n{} \n", json!({"itemId": lamp, "count": 2})),
             )
             .await;
@@ -358,9 +427,9 @@ async fn only_a_json_object_is_an_order_in_every_strategy() {
         };
         assert_eq!(placed.1["data"]["status"], json!(expected), "{strategy}");
         if !strategy.is_asynchronous() {
-            let (_, stock) = api.get(&format!("/api/stock/{lamp}")).await;
+            let (_, stock) = shop.get(&format!("/api/stock/{lamp}")).await;
             assert_eq!(stock["data"]["stock"], json!(3), "{strategy}");
         }
-        running.shutdown().await;
+        shop.stop().await;
     }
 }

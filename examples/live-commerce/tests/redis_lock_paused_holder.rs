@@ -10,11 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use live_commerce::server::Role;
+use live_commerce::strategy::Strategy;
 use nix::sys::signal::Signal;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
-use support::Services;
+use support::{Instance, Services};
 use testkit::ChildProcess;
 use tokio::sync::watch;
 
@@ -24,30 +27,18 @@ const BUYERS: usize = 6;
 const PAUSES: usize = 2;
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// One `serve --role order --strategy redis-lock` process and its address.
-struct Instance {
-    process: ChildProcess,
-    url: String,
-}
-
+/// One `serve --role order --strategy redis-lock` process with a short lease.
 async fn start_instance(services: &Services) -> Instance {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-commerce"));
-    command
-        .args(["serve", "--role", "order", "--strategy", "redis-lock"])
-        .args(["--listen", "127.0.0.1:0"])
-        .args(["--lock-lease-ms", &LEASE.as_millis().to_string()])
-        .env("REDIS_URL", services.redis.url())
-        .env("AMQP_URL", services.rabbit.url())
-        .env("DATABASE_URL", services.postgres.url())
-        .env("RUST_LOG", "warn");
-    let process = ChildProcess::spawn(command).unwrap();
-    let ready = process.wait_for_output("ready:", PATIENCE).await.unwrap();
-    let url = ready
-        .split_once(" on ")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {ready:?}"))
-        .to_string();
-    Instance { process, url }
+    let lease = LEASE.as_millis().to_string();
+    let args = [
+        "--role",
+        "order",
+        "--strategy",
+        "redis-lock",
+        "--lock-lease-ms",
+        &lease,
+    ];
+    support::spawn_serve(services, &args).await
 }
 
 /// What the buyers were told.
@@ -58,8 +49,15 @@ struct Answers {
     unexpected: std::sync::Mutex<Vec<String>>,
 }
 
-/// Buys one unit at a time from `url` until sold out, while `open` says so.
-async fn buyer(url: String, mut open: watch::Receiver<bool>, item: i64, answers: Arc<Answers>) {
+/// Buys one unit at a time from `url` as the buyer of `cookie` until sold
+/// out, while `open` says so.
+async fn buyer(
+    url: String,
+    cookie: String,
+    mut open: watch::Receiver<bool>,
+    item: i64,
+    answers: Arc<Answers>,
+) {
     let http = reqwest::Client::new();
     let body = json!({"itemId": item, "count": 1}).to_string();
     loop {
@@ -69,7 +67,7 @@ async fn buyer(url: String, mut open: watch::Receiver<bool>, item: i64, answers:
         let response = http
             .post(format!("{url}/api/orders"))
             .header("content-type", "application/json")
-            .header("x-user-id", "buyer")
+            .header(COOKIE, &cookie)
             .body(body.clone())
             .send()
             .await;
@@ -195,20 +193,29 @@ async fn a_holder_frozen_past_its_lease_mid_sale_still_sells_exactly_the_stock()
     .await
     .unwrap();
     let lock_key = format!("redlock:{{item:{item}}}:lock");
-    let (a, b) = tokio::join!(start_instance(&services), start_instance(&services));
+    let (a, b, auth) = tokio::join!(
+        start_instance(&services),
+        start_instance(&services),
+        support::start_role(&services, Role::Auth, Strategy::Lua),
+    );
+    let http = reqwest::Client::new();
+    let auth_url = support::base_url(&auth);
+    let cookies = support::buyers(&http, &auth_url, BUYERS).await;
     let answers = Arc::new(Answers::default());
     // A's buyers always buy; B's only while the test lets them, so that A
     // is the one holding the lock when it is frozen.
     let (a_open, a_gate) = watch::channel(true);
     let (b_open, b_gate) = watch::channel(false);
-    let buyers: Vec<_> = (0..BUYERS)
-        .map(|n| {
+    let buyers: Vec<_> = cookies
+        .into_iter()
+        .enumerate()
+        .map(|(n, cookie)| {
             let (url, gate) = if n % 2 == 0 {
                 (a.url.clone(), a_gate.clone())
             } else {
                 (b.url.clone(), b_gate.clone())
             };
-            tokio::spawn(buyer(url, gate, item, answers.clone()))
+            tokio::spawn(buyer(url, cookie, gate, item, answers.clone()))
         })
         .collect();
 
@@ -256,4 +263,5 @@ async fn a_holder_frozen_past_its_lease_mid_sale_still_sells_exactly_the_stock()
         "every accepted order is recorded; at most the lock-lost answers are in doubt: \
          accepted {accepted}, lock lost {lock_lost}, rows {rows}"
     );
+    auth.shutdown().await;
 }

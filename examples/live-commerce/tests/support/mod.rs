@@ -104,3 +104,10 @@ pub async fn buyer(http: &reqwest::Client, base: &str, name: &str) -> String {
         .await
         .unwrap_or_else(|error| panic!("buyer {email}: {error:#}"))
 }
+
+/// `count` buyers (`buyer-0` …) signed up and logged in at once; their
+/// `Cookie` values, in order.
+pub async fn buyers(http: &reqwest::Client, base: &str, count: usize) -> Vec<String> {
+    let names: Vec<String> = (0..count).map(|n| format!("buyer-{n}")).collect();
+    futures::future::join_all(names.iter().map(|name| buyer(http, base, name))).await
+}
