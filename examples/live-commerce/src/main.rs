@@ -201,12 +201,11 @@ async fn serve(config: &Config, settings: &Settings, listen: SocketAddr) -> anyh
     } else {
         "http"
     };
-    if settings.tls == Some(TlsSource::Development) {
-        if let Some(pem) = &running.tls_certificate_pem {
-            eprintln!(
-                "serving a self-signed development certificate (curl -k, or trust this PEM):\n{pem}"
-            );
-        }
+    if let (Some(TlsSource::Development), Some(pem)) = (&settings.tls, &running.tls_certificate_pem)
+    {
+        eprintln!(
+            "serving a self-signed development certificate (curl -k, or trust this PEM):\n{pem}"
+        );
     }
     match running.addr {
         Some(addr) => println!(
