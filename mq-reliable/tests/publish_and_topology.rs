@@ -164,6 +164,33 @@ async fn build_refuses_a_dead_letter_exchange_that_does_not_exist() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_exchange_is_declared_when_missing_and_used_as_it_is_otherwise() {
+    let (_vhost, mq) = broker().await;
+    // Missing: declared, as a topic exchange (the pattern routes).
+    let _topic = mq
+        .consumer("q1")
+        .bind("fresh", "order.*")
+        .build()
+        .await
+        .unwrap();
+    // Existing with another kind: bound to as it is.
+    mq.declare_exchange("direct", ExchangeKind::Direct)
+        .await
+        .unwrap();
+    let _direct = mq.consumer("q2").bind("direct", "k").build().await.unwrap();
+    // Mandatory publishes: each is refused unless a binding routed it.
+    let publisher = mq.publisher().build().await.unwrap();
+    publisher
+        .publish("fresh", "order.created", &Order::new(1))
+        .await
+        .unwrap();
+    publisher
+        .publish("direct", "k", &Order::new(2))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_refuses_a_quorum_queue_with_a_delivery_limit_and_no_dead_letter_queue() {
     let (_vhost, mq) = broker().await;
     let error = mq

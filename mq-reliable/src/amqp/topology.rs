@@ -66,6 +66,15 @@ impl Topology {
     /// Safety checks that need the broker: the dead-letter exchange must exist
     /// (RabbitMQ silently drops dead letters sent to a missing one), and bound
     /// exchanges are created (durable, topic) when missing.
+    ///
+    /// A bound exchange is declared, not probed first: a passive declare of a
+    /// missing exchange is answered by closing the channel (`404 NOT_FOUND`),
+    /// which lapin logs at `ERROR` level, so probing would print an error on
+    /// every fresh broker, where a missing exchange is the normal case. When
+    /// the declaration is refused (`406 PRECONDITION_FAILED`: it exists with
+    /// another kind or other flags; `403 ACCESS_REFUSED`: this user may not
+    /// declare it; both logged by lapin too), an exchange that exists is used
+    /// as it is: a queue binds to any kind.
     pub(crate) async fn check_and_prepare(&self, broker: &Broker) -> Result<()> {
         if !self.dead_letter_exchange.is_empty()
             && !exchange_exists(broker, &self.dead_letter_exchange).await?
@@ -80,10 +89,9 @@ impl Topology {
             if exchange.is_empty() || exchange.starts_with("amq.") {
                 continue;
             }
-            if !exchange_exists(broker, exchange).await? {
-                broker
-                    .declare_exchange(exchange, ExchangeKind::Topic)
-                    .await?;
+            match broker.declare_exchange(exchange, ExchangeKind::Topic).await {
+                Err(Error::Topology(_)) if exchange_exists(broker, exchange).await? => {}
+                declared => declared?,
             }
         }
         Ok(())
