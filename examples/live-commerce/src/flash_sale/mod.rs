@@ -1,79 +1,62 @@
-//! The flash-sale experiment: one item with stock `N`, `M` buyers at once,
-//! every strategy run against fresh stock over real HTTP, measured side by
-//! side.
+//! The flash-sale experiment: one item with stock `N`, `M` logged-in buyers
+//! at once, every strategy run against fresh stock through the gateway,
+//! measured side by side.
 //!
-//! For each strategy the tool starts the order service in-process (with the
-//! worker for `lua-mq`) on an ephemeral port, creates a fresh item, releases
-//! every buyer at the same instant (one HTTP request each, one connection
-//! each), waits for the worker to drain, then reads the database: units
-//! sold, order rows, stock left. `none` is run and reported like the others:
-//! its oversell is the point.
+//! A run starts the system in-process as it is deployed, one server per
+//! role on ephemeral ports ([`stack`]): the auth service for the whole run;
+//! per strategy, the order service (and the worker, for `lua-mq`) and a
+//! gateway serving TLS in front of them. Then:
 //!
-//! It also measures the item detail endpoint with and without cache-aside.
+//! 1. the buyers sign up and log in through a gateway, once, a few at a
+//!    time (argon2id is slow by design): [`buyers`];
+//! 2. per strategy: a fresh item; every buyer opens its connection, waits
+//!    at a barrier, and posts one order with its session cookie; the worker
+//!    drains; the database is read ([`sale`], [`load`], [`books`]), and the
+//!    gateway's own count of the orders ([`metrics`]);
+//! 3. item detail reads, cached and not, directly and through the gateway
+//!    ([`item_detail`]).
+//!
+//! `none` is run and reported like the others: its oversell is the point.
+//!
+//! | file | what it is |
+//! |---|---|
+//! | [`stack`] | the in-process servers: auth, order (+ worker), gateway with TLS |
+//! | [`buyers`] | accounts signed up and logged in; their cookies |
+//! | [`sale`] | one strategy's sale, from fresh servers to the books |
+//! | [`load`] | the buyers at the start line, released at once |
+//! | [`books`] | what PostgreSQL and Redis hold afterwards; the worker's drain |
+//! | [`metrics`] | the orders the gateway counted (`/metrics`) |
+//! | [`item_detail`] | item reads: the cache, and the gateway's cost |
+//! | [`quantities`] | units per purchase (`--quantities 1..3`) |
+//! | [`report`], [`page`], [`chart`] | the figures, the Markdown, the SVG |
 
+mod books;
+mod buyers;
 mod chart;
+mod item_detail;
 mod load;
+mod metrics;
+mod page;
+mod quantities;
 mod report;
+mod sale;
+mod stack;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::catalog::{self, ItemKind, NewItem};
 use crate::config::Config;
-use crate::server::{self, Role, Settings};
+use crate::gateway::Upstreams;
+use crate::server::Running;
 use crate::strategy::Strategy;
 
-pub use report::{ItemDetailThroughput, Report, StrategyResult};
-
-/// Units per purchase: a fixed count (`2`) or a range (`1..3`, inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quantities {
-    /// Fewest units.
-    pub min: i32,
-    /// Most units.
-    pub max: i32,
-}
-
-impl FromStr for Quantities {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parse = |part: &str| {
-            part.trim()
-                .parse::<i32>()
-                .map_err(|_| format!("`{text}` is not a count or a range like 1..3"))
-        };
-        let (min, max) = match text.split_once("..") {
-            Some((min, max)) => (parse(min)?, parse(max.trim_start_matches('='))?),
-            None => (parse(text)?, parse(text)?),
-        };
-        if !(1..=crate::orders::MAX_COUNT).contains(&min)
-            || max < min
-            || max > crate::orders::MAX_COUNT
-        {
-            return Err(format!(
-                "quantities must lie within 1..{}",
-                crate::orders::MAX_COUNT
-            ));
-        }
-        Ok(Self { min, max })
-    }
-}
-
-impl std::fmt::Display for Quantities {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.min == self.max {
-            write!(f, "{}", self.min)
-        } else {
-            write!(f, "{}..{}", self.min, self.max)
-        }
-    }
-}
+pub use books::DatabaseFigures;
+pub use buyers::{Buyers, SIGN_UP_CONCURRENCY};
+pub use quantities::Quantities;
+pub use report::{ItemDetailThroughput, ReadFigures, Report, StrategyResult};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -92,23 +75,25 @@ pub struct FlashSaleOptions {
     pub progress: bool,
 }
 
-/// How long the worker may take to drain `lua-mq` orders.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Runs the experiment and writes the report.
 pub async fn run(config: &Config, options: &FlashSaleOptions) -> anyhow::Result<Report> {
     load::raise_open_file_limit();
     let machine = report::describe_machine();
+    let auth = stack::start_auth(config).await?;
+    let buyers = sign_up(config, options, &auth).await?;
     let mut results = Vec::new();
     for &strategy in &options.strategies {
-        results.push(run_strategy(config, options, strategy).await?);
+        let progress = bar(options, strategy.name());
+        results.push(sale::sell(config, options, strategy, &auth, &buyers, progress).await?);
     }
-    let item_detail = Some(item_detail_throughput(config).await?);
+    let item_detail = Some(item_detail::measure(config, &auth).await?);
+    auth.shutdown().await;
     let report = Report {
         command: command_line(options),
         buyers: options.buyers,
         stock: options.stock,
         quantities: options.quantities.to_string(),
+        sign_up_took: buyers.took,
         results,
         item_detail,
         generated_at: Utc::now(),
@@ -123,107 +108,59 @@ pub async fn run(config: &Config, options: &FlashSaleOptions) -> anyhow::Result<
     Ok(report)
 }
 
-/// One strategy against fresh stock.
+/// One strategy against fresh stock, with its own auth service and buyers
+/// (signed up and logged in first; [`run`] does that once for all
+/// strategies).
 pub async fn run_strategy(
     config: &Config,
     options: &FlashSaleOptions,
     strategy: Strategy,
 ) -> anyhow::Result<StrategyResult> {
-    let settings = Settings {
-        role: if strategy.is_asynchronous() {
-            Role::All
-        } else {
-            Role::Order
-        },
-        strategy,
-        ..Settings::default()
+    load::raise_open_file_limit();
+    let auth = stack::start_auth(config).await?;
+    let buyers = sign_up(config, options, &auth).await?;
+    let progress = bar(options, strategy.name());
+    let result = sale::sell(config, options, strategy, &auth, &buyers, progress).await;
+    auth.shutdown().await;
+    result
+}
+
+/// Signs up and logs in `options.buyers` buyers through a gateway in front
+/// of `auth` (a gateway that routes only to it).
+async fn sign_up(
+    config: &Config,
+    options: &FlashSaleOptions,
+    auth: &Running,
+) -> anyhow::Result<Buyers> {
+    let upstreams = Upstreams {
+        auth: vec![stack::upstream(auth)],
+        catalog: Vec::new(),
+        order: Vec::new(),
     };
-    let running = server::start(config, &settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let addr = running.addr.expect("the order role serves HTTP");
-    let item_id = catalog::create_item(
-        running.pool(),
-        running.redis(),
-        &NewItem {
-            name: format!("flash sale ({strategy})"),
-            kind: ItemKind::General,
-            price: 9_900,
-            stock: options.stock,
-            start_at: None,
-        },
-    )
-    .await
-    .map_err(|error| anyhow::anyhow!("creating the item: {}", error.message))?;
-
-    let started = Instant::now();
-    let outcome = load::buy(addr, item_id, options, strategy).await?;
-    let elapsed = started.elapsed();
-
-    let accepted = outcome.accepted();
-    if strategy.is_asynchronous() {
-        drain(running.pool(), item_id, accepted).await?;
-    }
-    let db = load::database_figures(running.pool(), running.redis(), item_id).await?;
-    running.shutdown().await;
-    Ok(StrategyResult::new(
-        strategy, options, &outcome, elapsed, db,
-    ))
+    let front = stack::Front::start(config, upstreams).await?;
+    let progress = bar(options, "sign up, log in");
+    let buyers = Buyers::sign_up(&front, options.buyers, &progress).await;
+    progress.finish_with_message("done");
+    front.shutdown().await;
+    buyers
 }
 
-/// Waits until the worker has persisted `expected` orders of the item.
-async fn drain(pool: &sqlx::PgPool, item_id: i64, expected: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    loop {
-        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE item_id = $1")
-            .bind(item_id)
-            .fetch_one(pool)
-            .await?;
-        if rows as usize >= expected {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "the worker persisted {rows} of {expected} orders within {DRAIN_TIMEOUT:?}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// A progress bar of `options.buyers` steps (hidden unless asked for).
+fn bar(options: &FlashSaleOptions, prefix: &str) -> ProgressBar {
+    if !options.progress {
+        return ProgressBar::hidden();
     }
+    let bar = ProgressBar::new(options.buyers as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>15} [{bar:40}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
 }
 
-/// Item detail reads for 2 s, through cache-aside and straight from the
-/// database.
-async fn item_detail_throughput(config: &Config) -> anyhow::Result<ItemDetailThroughput> {
-    let mut figures = Vec::new();
-    for cached in [false, true] {
-        let settings = Settings {
-            role: Role::Catalog,
-            item_cache: cached,
-            ..Settings::default()
-        };
-        let running =
-            server::start(config, &settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let item_id = catalog::create_item(
-            running.pool(),
-            running.redis(),
-            &NewItem {
-                name: "item detail".into(),
-                kind: ItemKind::General,
-                price: 1_000,
-                stock: 1,
-                start_at: None,
-            },
-        )
-        .await
-        .map_err(|error| anyhow::anyhow!("creating the item: {}", error.message))?;
-        let addr = running.addr.expect("the catalog serves HTTP");
-        figures.push(load::read_item_for(addr, item_id, Duration::from_secs(2), 32).await?);
-        running.shutdown().await;
-    }
-    Ok(ItemDetailThroughput {
-        uncached: figures[0],
-        cached: figures[1],
-    })
-}
-
+/// The command that reproduces the run.
 fn command_line(options: &FlashSaleOptions) -> String {
     let strategies = if options.strategies.len() == Strategy::ALL.len() {
         "all".to_string()
@@ -239,29 +176,4 @@ fn command_line(options: &FlashSaleOptions) -> String {
         "live-commerce flash-sale --buyers {} --stock {} --strategy {} --quantities {}",
         options.buyers, options.stock, strategies, options.quantities
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Quantities;
-
-    #[test]
-    fn quantities_parse_counts_and_ranges() {
-        assert_eq!(
-            "2".parse::<Quantities>().unwrap(),
-            Quantities { min: 2, max: 2 }
-        );
-        assert_eq!(
-            "1..3".parse::<Quantities>().unwrap(),
-            Quantities { min: 1, max: 3 }
-        );
-        assert_eq!(
-            "1..=3".parse::<Quantities>().unwrap(),
-            Quantities { min: 1, max: 3 }
-        );
-        assert!("0".parse::<Quantities>().is_err());
-        assert!("3..1".parse::<Quantities>().is_err());
-        assert!("1..11".parse::<Quantities>().is_err());
-        assert!("x".parse::<Quantities>().is_err());
-    }
 }

@@ -1,12 +1,13 @@
-//! The experiment's figures and their Markdown report.
+//! The experiment's figures: per strategy, for item reads, for the run.
+//! How they are written out is in [`page`](super::page).
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::flash_sale::FlashSaleOptions;
-use crate::flash_sale::load::{Answer, BuyOutcome, DatabaseFigures};
+use crate::flash_sale::books::DatabaseFigures;
+use crate::flash_sale::load::{Answer, BuyOutcome};
 use crate::strategy::Strategy;
 
 /// One strategy's run.
@@ -38,6 +39,9 @@ pub struct StrategyResult {
     pub p95: Duration,
     /// 99th percentile.
     pub p99: Duration,
+    /// `POST /api/orders` the gateway counted during the sale (`None`: it
+    /// serves no `/metrics`).
+    pub orders_through_gateway: Option<u64>,
 }
 
 impl StrategyResult {
@@ -45,10 +49,11 @@ impl StrategyResult {
         strategy: Strategy,
         options: &FlashSaleOptions,
         outcome: &BuyOutcome,
-        elapsed: Duration,
         db: DatabaseFigures,
+        orders_through_gateway: Option<u64>,
     ) -> Self {
-        let mut latencies: Vec<Duration> = outcome.answers.iter().map(|(_, l, _)| *l).collect();
+        let mut latencies: Vec<Duration> = outcome.attempts.iter().map(|a| a.latency).collect();
+        let elapsed = outcome.elapsed();
         latencies.sort();
         Self {
             strategy,
@@ -60,10 +65,11 @@ impl StrategyResult {
             smallest_refused: outcome.smallest_refused(),
             db,
             elapsed,
-            requests_per_second: outcome.answers.len() as f64 / elapsed.as_secs_f64(),
+            requests_per_second: outcome.attempts.len() as f64 / elapsed.as_secs_f64(),
             p50: percentile(&latencies, 0.50),
             p95: percentile(&latencies, 0.95),
             p99: percentile(&latencies, 0.99),
+            orders_through_gateway,
         }
     }
 
@@ -106,13 +112,37 @@ pub struct ReadFigures {
     pub p99: Duration,
 }
 
-/// `GET /api/items/{id}` with and without cache-aside.
+/// `GET /api/items/{id}` with and without cache-aside, directly and
+/// through the gateway.
 #[derive(Debug, Clone, Copy)]
 pub struct ItemDetailThroughput {
-    /// Straight from PostgreSQL.
+    /// Straight from PostgreSQL, directly from the catalog (plain HTTP).
     pub uncached: ReadFigures,
-    /// Through cache-aside (local tier over Redis).
+    /// Through cache-aside (local tier over Redis), directly from the
+    /// catalog (plain HTTP).
     pub cached: ReadFigures,
+    /// The same cached catalog through the gateway (TLS, one more hop).
+    pub cached_through_gateway: ReadFigures,
+}
+
+impl ItemDetailThroughput {
+    /// The cache's speed-up in throughput.
+    pub fn cache_speedup(&self) -> f64 {
+        self.cached.requests_per_second / self.uncached.requests_per_second
+    }
+
+    /// The share of the direct throughput left through the gateway (`0.8`:
+    /// 80 %).
+    pub fn gateway_throughput_share(&self) -> f64 {
+        self.cached_through_gateway.requests_per_second / self.cached.requests_per_second
+    }
+
+    /// What the gateway adds to the median read.
+    pub fn gateway_added_p50(&self) -> Duration {
+        self.cached_through_gateway
+            .p50
+            .saturating_sub(self.cached.p50)
+    }
 }
 
 /// The whole experiment.
@@ -126,9 +156,12 @@ pub struct Report {
     pub stock: i32,
     /// Units per purchase.
     pub quantities: String,
+    /// How long signing every buyer up and logging them in through the
+    /// gateway took (once, before the first strategy).
+    pub sign_up_took: Duration,
     /// One row per strategy.
     pub results: Vec<StrategyResult>,
-    /// Item detail reads, cached and not.
+    /// Item detail reads: cached and not, directly and through the gateway.
     pub item_detail: Option<ItemDetailThroughput>,
     /// When it ran.
     pub generated_at: DateTime<Utc>,
@@ -153,115 +186,6 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     }
     let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.1}", duration.as_secs_f64() * 1000.0)
-}
-
-impl Report {
-    /// The results as a Markdown table.
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        out.push_str(
-            "| strategy | sold | oversold | undersold | accepted | rejected | errors | order rows | DB stock left | req/s | p50 ms | p95 ms | p99 ms | verdict |\n",
-        );
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        for r in &self.results {
-            let verdict = if r.is_correct() {
-                "correct".to_string()
-            } else if r.oversold() > 0 {
-                format!("**oversold by {}**", r.oversold())
-            } else {
-                "**wrong**".to_string()
-            };
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} |",
-                r.strategy,
-                r.db.sold_units,
-                r.oversold(),
-                r.undersold(),
-                r.accepted,
-                r.rejected,
-                r.failed,
-                r.db.order_rows,
-                r.db.stock_left,
-                r.requests_per_second,
-                ms(r.p50),
-                ms(r.p95),
-                ms(r.p99),
-                verdict
-            );
-        }
-        if let Some(detail) = &self.item_detail {
-            let _ = write!(
-                out,
-                "\nItem detail (`GET /api/items/{{id}}`, 32 clients, 2 s): uncached {:.0} req/s (p50 {} ms, p99 {} ms); cache-aside {:.0} req/s (p50 {} ms, p99 {} ms): {:.1}x.\n",
-                detail.uncached.requests_per_second,
-                ms(detail.uncached.p50),
-                ms(detail.uncached.p99),
-                detail.cached.requests_per_second,
-                ms(detail.cached.p50),
-                ms(detail.cached.p99),
-                detail.cached.requests_per_second / detail.uncached.requests_per_second
-            );
-        }
-        out
-    }
-
-    /// The report page (`docs/flash-sale.md`), pointing at the chart.
-    pub fn markdown(&self, chart_file: &str) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# Flash sale: every strategy, side by side\n");
-        let _ = writeln!(
-            out,
-            "{} buyers arrive at once for an item with stock {} (units per purchase: {}). Each \
-             strategy runs against fresh stock over real HTTP (one connection per buyer), on the \
-             same machine and services, one after the other. \"sold\" and \"order rows\" are read \
-             from PostgreSQL after the run (for `lua-mq`, after the worker drained the queue).\n",
-            self.buyers, self.stock, self.quantities
-        );
-        let _ = writeln!(
-            out,
-            "Reproduce (services from `scripts/dev-services up`):\n"
-        );
-        let _ = writeln!(
-            out,
-            "```sh\ncargo run --release -p live-commerce -- flash-sale --buyers {} --stock {} --strategy all --quantities {}\n```\n",
-            self.buyers, self.stock, self.quantities
-        );
-        let _ = writeln!(
-            out,
-            "Generated {} by `{}` on {} (the services ran on the same machine).\n",
-            self.generated_at.format("%Y-%m-%d %H:%M UTC"),
-            self.command,
-            self.machine
-        );
-        let _ = writeln!(
-            out,
-            "![throughput and latency per strategy]({chart_file})\n"
-        );
-        out.push_str(&self.table());
-        out.push_str(
-            "\n## Reading the table\n\n\
-             - **sold**: units in `CONFIRMED` order rows. **oversold**: sold beyond the stock. \
-             **undersold**: stock left while a buyer asking for no more than that was turned away.\n\
-             - **accepted** buyers got `202` (an order id), **rejected** got `409` (sold out, not \
-             enough left, or `CONTENDED` after the optimistic strategy's retries), **errors** got \
-             anything else.\n\
-             - `none` reads the stock and writes back the difference without a lock: concurrent \
-             buyers overwrite each other's decrements, so more orders are accepted than there \
-             were units, and the stock column still shows units left. That is the race the other \
-             strategies exist to prevent.\n\
-             - `db-pessimistic` queues every buyer on the item's row lock; `db-optimistic` \
-             retries losers (each lost race means someone else won); `redis-lock` serialises \
-             buyers on a redlock per item; `lua` decides in one atomic Redis step and then \
-             writes the database; `lua-mq` decides in Redis, answers at once and lets the worker \
-             persist through RabbitMQ (exactly once per order: inbox in the same transaction).\n",
-        );
-        out
-    }
 }
 
 #[cfg(test)]
