@@ -3,32 +3,32 @@
 //! measured side by side.
 //!
 //! A run starts the system in-process as it is deployed, one server per
-//! role on ephemeral ports ([`stack`]): the auth service for the whole run;
+//! role on ephemeral ports (`stack.rs`): the auth service for the whole run;
 //! per strategy, the order service (and the worker, for `lua-mq`) and a
 //! gateway serving TLS in front of them. Then:
 //!
 //! 1. the buyers sign up and log in through a gateway, once, a few at a
-//!    time (argon2id is slow by design): [`buyers`];
+//!    time (argon2id is slow by design): `buyers.rs`;
 //! 2. per strategy: a fresh item; every buyer opens its connection, waits
 //!    at a barrier, and posts one order with its session cookie; the worker
-//!    drains; the database is read ([`sale`], [`load`], [`books`]), and the
-//!    gateway's own count of the orders ([`metrics`]);
+//!    drains; the database is read (`sale.rs`, `load.rs`, `books.rs`), and the
+//!    gateway's own count of the orders (`metrics.rs`);
 //! 3. item detail reads, cached and not, directly and through the gateway
-//!    ([`item_detail`]).
+//!    (`item_detail.rs`).
 //!
 //! `none` is run and reported like the others: its oversell is the point.
 //!
 //! | file | what it is |
 //! |---|---|
-//! | [`stack`] | the in-process servers: auth, order (+ worker), gateway with TLS |
-//! | [`buyers`] | accounts signed up and logged in; their cookies |
-//! | [`sale`] | one strategy's sale, from fresh servers to the books |
-//! | [`load`] | the buyers at the start line, released at once |
-//! | [`books`] | what PostgreSQL and Redis hold afterwards; the worker's drain |
-//! | [`metrics`] | the orders the gateway counted (`/metrics`) |
-//! | [`item_detail`] | item reads: the cache, and the gateway's cost |
-//! | [`quantities`] | units per purchase (`--quantities 1..3`) |
-//! | [`report`], [`page`], [`chart`] | the figures, the Markdown, the SVG |
+//! | `stack.rs` | the in-process servers: auth, order (+ worker), gateway with TLS |
+//! | `buyers.rs` | accounts signed up and logged in; their cookies |
+//! | `sale.rs` | one strategy's sale, from fresh servers to the books |
+//! | `load.rs` | the buyers at the start line, released at once |
+//! | `books.rs` | what PostgreSQL and Redis hold afterwards; the worker's drain |
+//! | `metrics.rs` | the orders the gateway counted (`/metrics`) |
+//! | `item_detail.rs` | item reads: the cache, and the gateway's cost |
+//! | `quantities.rs` | units per purchase (`--quantities 1..3`) |
+//! | `report.rs`, `page.rs`, `chart.rs` | the figures, the Markdown, the SVG |
 
 mod books;
 mod buyers;
