@@ -76,7 +76,7 @@ pub use error::{Error, Result};
 pub use message::Message;
 pub use outcome::{BoxError, FailureKind, Outcome};
 pub use signal::shutdown_signal;
-pub use stats::ConsumerStats;
+pub use stats::{ConsumerStats, StatsHandle};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -1,6 +1,7 @@
 //! Counters a user would graph, kept with relaxed atomics (no locking on the
 //! hot path) and read as a snapshot.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A snapshot of a consumer's counters since it was built.
@@ -69,5 +70,55 @@ impl Counters {
             acks_lost: read(&self.acks_lost),
             connects: read(&self.connects),
         }
+    }
+}
+
+/// A consumer's counters that outlive the borrow of the consumer: read them
+/// while the consumer's `run` holds it in another task, or after it
+/// returned. Cheap to clone; every clone reads the same counters, which keep
+/// counting as long as the consumer runs.
+///
+/// Get one with `Consumer::stats_handle()` (AMQP or Kafka).
+#[derive(Debug, Clone)]
+pub struct StatsHandle {
+    counters: Arc<Counters>,
+}
+
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
+impl StatsHandle {
+    pub(crate) fn new(counters: Arc<Counters>) -> Self {
+        Self { counters }
+    }
+
+    /// The counters now: what `Consumer::stats()` would answer.
+    pub fn snapshot(&self) -> ConsumerStats {
+        self.counters.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_reads_the_counters_as_they_move_and_after_their_owner_is_gone() {
+        let owner = Arc::new(Counters::default());
+        let handle = StatsHandle::new(owner.clone());
+        let clone = handle.clone();
+        assert_eq!(handle.snapshot(), ConsumerStats::default());
+
+        Counters::bump(&owner.consumed);
+        Counters::bump(&owner.acked);
+        Counters::bump(&owner.dead_lettered);
+        drop(owner);
+
+        let expected = ConsumerStats {
+            consumed: 1,
+            acked: 1,
+            dead_lettered: 1,
+            ..ConsumerStats::default()
+        };
+        assert_eq!(handle.snapshot(), expected);
+        assert_eq!(clone.snapshot(), expected);
     }
 }

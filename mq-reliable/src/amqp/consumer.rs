@@ -61,7 +61,7 @@ use crate::envelope;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::outcome::{FailureKind, Outcome};
-use crate::stats::{ConsumerStats, Counters};
+use crate::stats::{ConsumerStats, Counters, StatsHandle};
 
 /// RabbitMQ's default `consumer_timeout` (30 minutes).
 const RABBITMQ_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -272,7 +272,7 @@ impl ConsumerBuilder {
                 handler_timeout: self.handler_timeout,
                 shutdown_timeout: self.shutdown_timeout,
                 consumer_id,
-                counters: Counters::default(),
+                counters: Arc::new(Counters::default()),
             }),
             stop: CancellationToken::new(),
         })
@@ -297,7 +297,7 @@ struct Shared {
     handler_timeout: Duration,
     shutdown_timeout: Duration,
     consumer_id: String,
-    counters: Counters,
+    counters: Arc<Counters>,
 }
 
 /// Stops a running consumer gracefully from elsewhere (a signal handler, an
@@ -320,6 +320,13 @@ impl Consumer {
     /// Counters since the consumer was built.
     pub fn stats(&self) -> ConsumerStats {
         self.shared.counters.snapshot()
+    }
+
+    /// The same counters as [`stats`](Self::stats), through a handle that
+    /// does not borrow the consumer (for a metrics endpoint while `run`
+    /// holds it elsewhere).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle::new(self.shared.counters.clone())
     }
 
     /// A handle that stops [`run`](Self::run) gracefully. A consumer that was

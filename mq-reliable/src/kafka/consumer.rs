@@ -85,7 +85,7 @@ use crate::envelope;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::outcome::{FailureKind, Outcome};
-use crate::stats::{ConsumerStats, Counters};
+use crate::stats::{ConsumerStats, Counters, StatsHandle};
 
 /// Builder for a [`Consumer`]; every setting has a production-safe default.
 #[derive(Debug, Clone)]
@@ -477,6 +477,13 @@ impl Consumer {
     /// each means on Kafka).
     pub fn stats(&self) -> ConsumerStats {
         self.shared.counters.snapshot()
+    }
+
+    /// The same counters as [`stats`](Self::stats), through a handle that
+    /// does not borrow the consumer (for a metrics endpoint while `run`
+    /// holds it elsewhere).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle::new(self.shared.counters.clone())
     }
 
     /// A handle that stops [`run`](Self::run) gracefully. A consumer that was
