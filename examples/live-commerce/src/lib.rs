@@ -33,7 +33,7 @@ pub mod doctor;
 pub mod flash_sale;
 pub mod gateway;
 pub mod http;
-// pub mod observe;
+pub mod observe;
 pub mod orders;
 pub mod server;
 pub mod stock;

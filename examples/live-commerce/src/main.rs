@@ -213,7 +213,7 @@ async fn serve(config: &Config, settings: &Settings, listen: SocketAddr) -> anyh
             settings.role.name(),
             settings.strategy
         ),
-        None => println!("ready: {}", settings.role.name()),
+        None => println!("ready: {} (no HTTP)", settings.role.name()),
     }
     running.wait().await
 }

@@ -32,6 +32,7 @@ use crate::catalog::Item;
 use crate::config::Config;
 use crate::gateway::tls::{Tls, TlsSource};
 use crate::gateway::{Gateway, Upstreams};
+use crate::observe::{Observability, Probe, StatsSource};
 use crate::strategy::Strategy;
 use crate::worker::{self, Worker};
 
@@ -52,7 +53,8 @@ pub enum Role {
     Catalog,
     /// `POST /api/orders`, `GET /api/orders/{id}` (and the catalog reads it needs).
     Order,
-    /// Consumes `OrderPlaced` and persists orders.
+    /// Consumes `OrderPlaced` and persists orders (HTTP: health and
+    /// metrics only).
     Worker,
     /// Everything in one process (the gateway's edge duties included).
     All,
@@ -232,38 +234,51 @@ pub async fn start(
         workers: Vec::new(),
         stop: Vec::new(),
     };
-    if role != Role::Worker {
-        let sessions = (role.serves_auth() || role.serves_orders())
-            .then(|| crate::auth::session::store(redis_client.clone()))
-            .transpose()?;
-        let parts = routes::Parts {
-            role,
-            app: app_state(settings, &pool, &redis, &redis_client, broker.as_ref()).await?,
-            auth: match (&sessions, role.serves_auth()) {
-                (Some(sessions), true) => Some(AuthState {
-                    pool: pool.clone(),
-                    sessions: sessions.clone(),
-                    passwords: Passwords::new(settings.password_hashers)?,
-                    limiter: LoginLimiter::new(redis.clone(), settings.login_limits),
-                }),
-                _ => None,
-            },
-            sessions: sessions.clone(),
-            gateway: None,
-            tls: settings.tls.is_some(),
-        };
-        running.sessions = sessions;
-        serve_http(&mut running, routes::router(parts), settings, listen).await?;
+    // The worker's consumer first: its counters go on this process's /metrics.
+    let consumer = match (&broker, role.runs_worker()) {
+        (Some(broker), true) => Some(worker::order_consumer(broker).await?),
+        _ => None,
+    };
+    let sessions = (role.serves_auth() || role.serves_orders())
+        .then(|| crate::auth::session::store(redis_client.clone()))
+        .transpose()?;
+    let mut observe = Observability::new(role.name());
+    if let Some(consumer) = &consumer {
+        observe = observe.stats(StatsSource::consumer("orders", consumer.stats_handle()));
     }
-    if role.runs_worker() {
-        let broker = broker.as_ref().expect("the worker has a broker");
-        start_worker(&mut running, broker, settings, &pool, &redis).await?;
+    let parts = routes::Parts {
+        role,
+        app: app_state(settings, &pool, &redis, &redis_client, broker.as_ref()).await?,
+        auth: match (&sessions, role.serves_auth()) {
+            (Some(sessions), true) => Some(AuthState {
+                pool: pool.clone(),
+                sessions: sessions.clone(),
+                passwords: Passwords::new(settings.password_hashers)?,
+                limiter: LoginLimiter::new(redis.clone(), settings.login_limits),
+            }),
+            _ => None,
+        },
+        sessions: sessions.clone(),
+        gateway: None,
+        tls: settings.tls.is_some(),
+        observe,
+    };
+    let parts = observed(parts, &pool, &redis, broker.as_ref(), config);
+    running.sessions = sessions;
+    // Every role serves HTTP, the worker too: /healthz, /readyz, /metrics.
+    serve_http(&mut running, routes::router(parts), settings, listen).await?;
+    if let Some(consumer) = consumer {
+        start_worker(&mut running, consumer, settings, &pool, &redis)?;
     }
     Ok(running)
 }
 
 async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Result<Running> {
     let gateway = Gateway::start(&settings.upstreams);
+    let mut observe = Observability::new(Role::Gateway.name());
+    for probe in upstream_probes(&gateway) {
+        observe = observe.probe(probe);
+    }
     let parts = routes::Parts {
         role: Role::Gateway,
         app: None,
@@ -271,6 +286,7 @@ async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Resul
         sessions: None,
         gateway: Some(gateway),
         tls: settings.tls.is_some(),
+        observe,
     };
     let mut running = Running {
         addr: None,
@@ -284,6 +300,66 @@ async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Resul
     };
     serve_http(&mut running, routes::router(parts), settings, listen).await?;
     Ok(running)
+}
+
+/// What a service's `/readyz` checks and its `/metrics` export: each
+/// dependency it holds, and each crate component's counters.
+fn observed(
+    mut parts: routes::Parts,
+    pool: &PgPool,
+    redis: &redis::aio::ConnectionManager,
+    broker: Option<&Broker>,
+    config: &Config,
+) -> routes::Parts {
+    let mut observe = parts
+        .observe
+        .clone()
+        .probe(Probe::postgres(pool.clone()))
+        .probe(Probe::redis(redis.clone()));
+    if broker.is_some() {
+        observe = observe.probe(Probe::rabbitmq(config.amqp_url.clone()));
+    }
+    if let Some(sessions) = &parts.sessions {
+        observe = observe.stats(StatsSource::sessions(sessions));
+    }
+    if let Some(app) = &parts.app {
+        if let Some(items) = &app.items {
+            observe = observe.stats(StatsSource::cache("item", items));
+        }
+        if let Some(locks) = &app.locks {
+            observe = observe.stats(StatsSource::locks(locks));
+        }
+    }
+    parts.observe = observe;
+    parts
+}
+
+/// One readiness probe per upstream instance (`order 127.0.0.1:8083`). A
+/// probe's answer also marks the instance, so `/readyz` and the routing
+/// never disagree about it.
+fn upstream_probes(gateway: &Gateway) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for pool in gateway.pools() {
+        for (index, instance) in pool.instances().iter().enumerate() {
+            let authority = instance.base.authority().map_or("?", |a| a.as_str());
+            // Probe names are `'static`: a few short strings made once at start.
+            let name: &'static str =
+                Box::leak(format!("{} {authority}", pool.role).into_boxed_str());
+            let (client, pool) = (gateway.client().clone(), pool.clone());
+            probes.push(Probe::from_fn(name, move || {
+                let (client, pool) = (client.clone(), pool.clone());
+                Box::pin(async move {
+                    let instance = &pool.instances()[index];
+                    let healthy = crate::gateway::upstream::probe(&client, &instance.base).await;
+                    instance.mark(healthy);
+                    healthy
+                        .then_some(())
+                        .ok_or_else(|| "GET /healthz did not answer 200 in time".to_string())
+                })
+            }));
+        }
+    }
+    probes
 }
 
 async fn serve_http(
@@ -367,14 +443,13 @@ async fn app_state(
     }))
 }
 
-async fn start_worker(
+fn start_worker(
     running: &mut Running,
-    broker: &Broker,
+    consumer: mq_reliable::amqp::Consumer,
     settings: &Settings,
     pool: &PgPool,
     redis: &redis::aio::ConnectionManager,
 ) -> anyhow::Result<()> {
-    let consumer = worker::order_consumer(broker).await?;
     running.stop.push(consumer.shutdown_handle());
     let worker = Worker {
         pool: pool.clone(),

@@ -4,11 +4,12 @@
 //!
 //! 1. the edge's duties (gateway and `all` only: [`edge`](crate::http::edge));
 //! 2. a request id and a tracing span ([`trace`](crate::http::trace));
-//! 3. the refusal of cross-site writes ([`cross_site`](crate::http::cross_site));
-//! 4. a clear `503` when the session store is down, and the session
+//! 3. the request count and latency per route ([`observe`](crate::observe));
+//! 4. the refusal of cross-site writes ([`cross_site`](crate::http::cross_site));
+//! 5. a clear `503` when the session store is down, and the session
 //!    itself (roles that read it);
-//! 5. the body limit;
-//! 6. the role's routes.
+//! 6. the body limit;
+//! 7. the role's routes, and `/healthz`, `/readyz`, `/metrics`.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -18,6 +19,7 @@ use session_store::{RedisStore, StoreErrorLayer};
 use crate::auth::routes::AuthState;
 use crate::gateway::Gateway;
 use crate::http::edge::Edge;
+use crate::observe::Observability;
 use crate::server::{AppState, Role};
 use crate::{catalog, orders};
 
@@ -35,6 +37,8 @@ pub struct Parts {
     pub gateway: Option<Gateway>,
     /// Whether the edge serves TLS.
     pub tls: bool,
+    /// Health, readiness and metrics.
+    pub observe: Observability,
 }
 
 /// The whole router of a role.
@@ -49,6 +53,8 @@ pub fn router(parts: Parts) -> Router {
     if let Some(gateway) = &parts.gateway {
         app = app.merge(gateway.routes());
     }
+    // Merged before the layers, so they wrap these routes and the fallback too.
+    app = app.merge(parts.observe.routes());
     app = app.layer(DefaultBodyLimit::max(crate::server::BODY_LIMIT));
     if let Some(sessions) = parts.sessions {
         app = app
@@ -57,6 +63,10 @@ pub fn router(parts: Parts) -> Router {
     }
     app = app.layer(axum::middleware::from_fn(
         crate::http::cross_site::refuse_cross_site,
+    ));
+    app = app.layer(axum::middleware::from_fn_with_state(
+        parts.role.name(),
+        crate::observe::track_requests,
     ));
     app = crate::http::trace::traced(app);
     if matches!(parts.role, Role::Gateway | Role::All) {
