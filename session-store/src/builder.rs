@@ -52,7 +52,7 @@ impl RedisStoreBuilder {
                 absolute_timeout: Duration::from_secs(24 * 60 * 60),
                 max_sessions_per_user: 0,
                 extend_on_read: true,
-                redis_timeout: Duration::from_secs(1),
+                redis_timeout: Duration::from_secs(3),
                 merge_window: Duration::from_secs(60),
             },
         }
@@ -117,7 +117,11 @@ impl RedisStoreBuilder {
     }
 
     /// How long one Redis call may take before the request fails with an
-    /// error (sessions sit on every request's path: fail fast). Default 1 s.
+    /// error. Default 3 s, Redisson's `timeout`: sessions sit on every
+    /// request's path, so a hung Redis must fail requests soon, but a burst
+    /// of a thousand requests shares one multiplexed connection, and on a
+    /// saturated machine the last answers of a burst can take over a second
+    /// to be read (a dead Redis refuses at once, whatever this says).
     pub fn redis_timeout(mut self, timeout: Duration) -> Self {
         self.settings.redis_timeout = timeout;
         self

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use live_commerce::auth::password::HashCost;
 use live_commerce::config::Config;
 use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities};
 use live_commerce::gateway::Upstreams;
@@ -179,6 +180,7 @@ async fn main() -> ExitCode {
                 quantities,
                 out: Some(out),
                 progress: true,
+                password_cost: HashCost::Standard,
             };
             flash_sale::run(&config, &options).await.map(|report| {
                 println!("{}", report.table());

@@ -4,6 +4,7 @@
 
 mod support;
 
+use live_commerce::auth::password::HashCost;
 use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities, StrategyResult};
 use live_commerce::strategy::Strategy;
 use support::Services;
@@ -17,6 +18,7 @@ async fn run(strategy: Strategy, buyers: usize, stock: i32, quantities: &str) ->
         quantities: quantities.parse::<Quantities>().unwrap(),
         out: None,
         progress: false,
+        password_cost: HashCost::Minimal,
     };
     flash_sale::run_strategy(&services.config(), &options, strategy)
         .await

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use live_commerce::auth::password::HashCost;
 use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities};
 use live_commerce::server::{self, Role, Settings};
 use live_commerce::strategy::Strategy;
@@ -189,6 +190,7 @@ async fn the_report_compares_cached_and_uncached_item_reads() {
         quantities: "1".parse::<Quantities>().unwrap(),
         out: Some(tempfile_dir()),
         progress: false,
+        password_cost: HashCost::Minimal,
     };
     let report = flash_sale::run(&services.config(), &options).await.unwrap();
     let detail = report.item_detail.expect("item detail measured");

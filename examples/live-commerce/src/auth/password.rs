@@ -15,11 +15,16 @@
 //! A login for an unknown email is checked against a fixed dummy hash, so
 //! it costs what a wrong password costs and the answer time does not tell
 //! which emails have accounts.
+//!
+//! [`HashCost::Minimal`] exists for test suites that create thousands of
+//! accounts (as Django's docs advise a fast hasher for tests): the least work
+//! argon2 allows. Every hash carries its parameters, so one database can hold
+//! both and each verifies with its own.
 
 use std::sync::Arc;
 
-use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::api::ApiError;
@@ -80,19 +85,44 @@ pub fn check_strength(password: &str, email: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// How much work one new hash costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HashCost {
+    /// OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+    #[default]
+    Standard,
+    /// The least argon2 allows (8 KiB, 1 pass): microseconds, and no
+    /// protection worth the name. Only for test suites that sign up
+    /// thousands of accounts.
+    Minimal,
+}
+
+impl HashCost {
+    fn params(self) -> Params {
+        match self {
+            Self::Standard => Params::default(),
+            Self::Minimal => Params::new(Params::MIN_M_COST, Params::MIN_T_COST, 1, None)
+                .expect("argon2's own minimums are valid parameters"),
+        }
+    }
+}
+
 /// Hashes and checks passwords off the runtime, a bounded number at a time.
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    cost: HashCost,
     dummy_hash: Arc<str>,
 }
 
 impl Passwords {
-    /// At most `concurrency` hashes at once (at least one).
-    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
-        let dummy_hash = hash_now("not a password of anyone")?;
+    /// At most `concurrency` hashes at once (at least one), new ones at
+    /// `cost`.
+    pub fn new(concurrency: usize, cost: HashCost) -> anyhow::Result<Self> {
+        let dummy_hash = hash_now("not a password of anyone", cost)?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            cost,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -100,7 +130,8 @@ impl Passwords {
     /// The argon2id PHC string of `password`, with a fresh random salt.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
         let _permit = self.permits.acquire().await?;
-        tokio::task::spawn_blocking(move || hash_now(&password)).await?
+        let cost = self.cost;
+        tokio::task::spawn_blocking(move || hash_now(&password, cost)).await?
     }
 
     /// Whether `password` matches `stored` (a PHC string). With no stored
@@ -124,11 +155,11 @@ impl Passwords {
     }
 }
 
-fn hash_now(password: &str) -> anyhow::Result<String> {
+fn hash_now(password: &str, cost: HashCost) -> anyhow::Result<String> {
     // 16 random bytes from the OS-seeded thread RNG (a CSPRNG in `rand`).
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
         .map_err(|error| anyhow::anyhow!("encoding a salt: {error}"))?;
-    Argon2::default()
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params())
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|error| anyhow::anyhow!("hashing a password: {error}"))
@@ -160,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let passwords = Passwords::new(2).unwrap();
+        let passwords = Passwords::new(2, HashCost::Standard).unwrap();
         let hash = passwords.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let check =
@@ -169,5 +200,35 @@ mod tests {
         assert!(!check("correct horsE", Some(hash.clone())).await.unwrap());
         assert!(!check("correct horse", None).await.unwrap());
         assert!(!check("x", Some("not a phc string".into())).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_minimal_hash_says_so_and_both_costs_verify_side_by_side() {
+        let minimal = Passwords::new(1, HashCost::Minimal).unwrap();
+        let standard = Passwords::new(1, HashCost::Standard).unwrap();
+        let cheap = minimal.hash("correct horse".into()).await.unwrap();
+        assert!(cheap.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{cheap}");
+        let dear = standard.hash("correct horse".into()).await.unwrap();
+        // Each hash verifies with its own parameters, whoever checks it.
+        for stored in [&cheap, &dear] {
+            assert!(
+                standard
+                    .verify("correct horse".into(), Some(stored.clone()))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                minimal
+                    .verify("correct horse".into(), Some(stored.clone()))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !minimal
+                    .verify("wrong horse".into(), Some(stored.clone()))
+                    .await
+                    .unwrap()
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! session cookie. So what is measured, from the first order sent to the
 //! last answer, is the orders and not a thousand handshakes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,11 +31,14 @@ pub(crate) enum Answer {
     Failed,
 }
 
-/// One buyer's order: how it ended, when it was sent, how long the answer
-/// took, and how many units it asked for.
-#[derive(Debug, Clone, Copy)]
+/// One buyer's order: how it ended (and, when it failed, why), when it was
+/// sent, how long the answer took, and how many units it asked for.
+#[derive(Debug, Clone)]
 pub(crate) struct Attempt {
     pub(crate) answer: Answer,
+    /// For [`Answer::Failed`]: the status and error code, or the transport
+    /// error (`"502 UPSTREAM_FAILED"`, `"request: connection reset"`).
+    pub(crate) failure: Option<String>,
     pub(crate) sent: Instant,
     pub(crate) latency: Duration,
     pub(crate) units: i32,
@@ -52,6 +56,15 @@ impl BuyOutcome {
 
     pub(crate) fn count(&self, answer: Answer) -> usize {
         self.attempts.iter().filter(|a| a.answer == answer).count()
+    }
+
+    /// Why the failed orders failed: each reason and how many buyers got it.
+    pub(crate) fn failures(&self) -> BTreeMap<String, usize> {
+        let mut reasons = BTreeMap::new();
+        for reason in self.attempts.iter().filter_map(|a| a.failure.clone()) {
+            *reasons.entry(reason).or_insert(0) += 1;
+        }
+        reasons
     }
 
     /// The smallest purchase that was turned away, if any.
@@ -159,23 +172,52 @@ async fn one_buyer(line: StartLine, cookie: String, units: i32) -> Attempt {
         .send()
         .await;
     let latency = sent.elapsed();
-    let answer = match response.map(|r| r.status().as_u16()) {
-        Ok(202) => Answer::Accepted,
-        Ok(409) => Answer::Rejected,
-        Ok(status) => {
-            tracing::warn!(status, "a buyer got an unexpected answer");
-            Answer::Failed
-        }
-        Err(error) => {
-            tracing::warn!(%error, "a buyer's request failed");
-            Answer::Failed
-        }
+    let (answer, failure) = match response {
+        Ok(response) => match response.status().as_u16() {
+            202 => (Answer::Accepted, None),
+            409 => (Answer::Rejected, None),
+            status => (
+                Answer::Failed,
+                Some(unexpected_answer(status, response).await),
+            ),
+        },
+        Err(error) => (
+            Answer::Failed,
+            Some(format!("request: {}", error_chain(&error))),
+        ),
     };
+    if let Some(reason) = &failure {
+        tracing::warn!(reason, "a buyer's order failed");
+    }
     line.progress.inc(1);
     Attempt {
         answer,
+        failure,
         sent,
         latency,
         units,
     }
+}
+
+/// `"<status> <error code>"` for an answer that was neither `202` nor `409`
+/// (the code from the API's error body, when it has one).
+async fn unexpected_answer(status: u16, response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    match body["error"]["code"].as_str() {
+        Some(code) => format!("{status} {code}"),
+        None => status.to_string(),
+    }
+}
+
+/// An error and its causes on one line: reqwest's own message rarely says
+/// what went wrong underneath.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        line.push_str(": ");
+        line.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    line
 }

@@ -48,6 +48,7 @@ use anyhow::Context;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::auth::password::HashCost;
 use crate::config::Config;
 use crate::gateway::Upstreams;
 use crate::server::Running;
@@ -73,13 +74,17 @@ pub struct FlashSaleOptions {
     pub out: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
+    /// The work each buyer's password hash costs: keep the standard cost
+    /// for figures a reader trusts; tests sign up a thousand buyers with
+    /// the minimal one.
+    pub password_cost: HashCost,
 }
 
 /// Runs the experiment and writes the report.
 pub async fn run(config: &Config, options: &FlashSaleOptions) -> anyhow::Result<Report> {
     load::raise_open_file_limit();
     let machine = report::describe_machine();
-    let auth = stack::start_auth(config).await?;
+    let auth = stack::start_auth(config, options.password_cost).await?;
     let buyers = sign_up(config, options, &auth).await?;
     let mut results = Vec::new();
     for &strategy in &options.strategies {
@@ -117,7 +122,7 @@ pub async fn run_strategy(
     strategy: Strategy,
 ) -> anyhow::Result<StrategyResult> {
     load::raise_open_file_limit();
-    let auth = stack::start_auth(config).await?;
+    let auth = stack::start_auth(config, options.password_cost).await?;
     let buyers = sign_up(config, options, &auth).await?;
     let progress = bar(options, strategy.name());
     let result = sale::sell(config, options, strategy, &auth, &buyers, progress).await;

@@ -23,6 +23,7 @@ impl Report {
         for result in &self.results {
             out.push_str(&row(result));
         }
+        out.push_str(&failure_lines(&self.results));
         let _ = write!(
             out,
             "\n{} buyers signed up and logged in through the gateway in {:.1} s \
@@ -107,6 +108,28 @@ fn row(r: &StrategyResult) -> String {
         counted,
         verdict
     )
+}
+
+/// One line per strategy whose buyers got errors, saying which: the count
+/// alone does not tell a timeout from a refused connection.
+fn failure_lines(results: &[StrategyResult]) -> String {
+    let mut out = String::new();
+    for result in results.iter().filter(|r| !r.failures.is_empty()) {
+        let reasons: Vec<String> = result
+            .failures
+            .iter()
+            .map(|(reason, count)| format!("{count} × {reason}"))
+            .collect();
+        let _ = write!(
+            out,
+            "
+Errors with `{}`: {}.
+",
+            result.strategy,
+            reasons.join("; ")
+        );
+    }
+    out
 }
 
 /// The item-detail figures: the cache, and the gateway's cost.

@@ -1,6 +1,7 @@
 //! The experiment's figures: per strategy, for item reads, for the run.
 //! How they are written out is in [`page`](super::page).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,9 @@ pub struct StrategyResult {
     pub rejected: usize,
     /// Buyers who got anything else.
     pub failed: usize,
+    /// Why they failed: each reason (`"502 UPSTREAM_FAILED"`, a transport
+    /// error) and how many buyers got it.
+    pub failures: BTreeMap<String, usize>,
     /// The smallest purchase turned away (`409` or error), if any.
     pub smallest_refused: Option<i32>,
     /// What the database holds afterwards.
@@ -62,6 +66,7 @@ impl StrategyResult {
             accepted_units: outcome.accepted_units(),
             rejected: outcome.count(Answer::Rejected),
             failed: outcome.count(Answer::Failed),
+            failures: outcome.failures(),
             smallest_refused: outcome.smallest_refused(),
             db,
             elapsed,

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use axum::http::Uri;
 
+use crate::auth::password::HashCost;
 use crate::config::Config;
 use crate::gateway::Upstreams;
 use crate::gateway::tls::TlsSource;
@@ -42,9 +43,10 @@ pub(crate) async fn start(config: &Config, settings: Settings) -> anyhow::Result
 }
 
 /// The auth service (accounts, login, sessions).
-pub(crate) async fn start_auth(config: &Config) -> anyhow::Result<Running> {
+pub(crate) async fn start_auth(config: &Config, cost: HashCost) -> anyhow::Result<Running> {
     let settings = Settings {
         role: Role::Auth,
+        password_cost: cost,
         ..Settings::default()
     };
     start(config, settings).await

@@ -93,6 +93,12 @@ fn parse_base(url: &str) -> Result<Uri, String> {
     }
 }
 
+/// How long connecting to an instance may take. An instance that is gone
+/// refuses at once; one that is only busy can let its accept queue fill,
+/// and the kernel then drops the SYN, which is sent again after one second
+/// and again after three: this covers both retries (Envoy's default too).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The gateway's pools and the client it forwards with.
 #[derive(Clone)]
 pub struct Gateway {
@@ -108,7 +114,7 @@ impl Gateway {
     pub fn start(upstreams: &Upstreams) -> Self {
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);

@@ -23,10 +23,9 @@ use mq_reliable::amqp::Broker;
 use mq_reliable::inbox::PgInbox;
 use session_store::RedisStore;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use crate::auth::login_limit::{LoginLimiter, LoginLimits};
-use crate::auth::password::Passwords;
+use crate::auth::password::{HashCost, Passwords};
 use crate::auth::routes::AuthState;
 use crate::catalog::Item;
 use crate::config::Config;
@@ -120,6 +119,9 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// Password hashes computed at once (auth). Defaults to the core count.
     pub password_hashers: usize,
+    /// The work each new password hash costs (auth): keep the default
+    /// outside test suites.
+    pub password_cost: HashCost,
 }
 
 impl Default for Settings {
@@ -135,6 +137,7 @@ impl Default for Settings {
             tls: None,
             login_limits: LoginLimits::default(),
             password_hashers: std::thread::available_parallelism().map_or(2, usize::from),
+            password_cost: HashCost::Standard,
         }
     }
 }
@@ -253,7 +256,7 @@ pub async fn start(
             (Some(sessions), true) => Some(AuthState {
                 pool: pool.clone(),
                 sessions: sessions.clone(),
-                passwords: Passwords::new(settings.password_hashers)?,
+                passwords: Passwords::new(settings.password_hashers, settings.password_cost)?,
                 limiter: LoginLimiter::new(redis.clone(), settings.login_limits),
             }),
             _ => None,
@@ -373,7 +376,7 @@ async fn serve_http(
         _ => None,
     };
     running.tls_certificate_pem = tls.as_ref().map(|tls| tls.certificate_pem().to_string());
-    let listener = TcpListener::bind(listen).await?;
+    let listener = listen::bind(listen)?;
     running.addr = Some(listener.local_addr()?);
     running
         .http

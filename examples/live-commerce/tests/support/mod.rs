@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use live_commerce::auth::password::HashCost;
 use live_commerce::config::Config;
 use live_commerce::server::{self, Role, Running, Settings};
 use live_commerce::strategy::Strategy;
@@ -25,6 +26,7 @@ pub struct Services {
 
 impl Services {
     pub async fn start() -> Self {
+        log_to_the_test_output();
         let (redis, rabbit, postgres) =
             tokio::join!(testkit::redis(), testkit::rabbitmq(), testkit::postgres());
         Self {
@@ -41,6 +43,17 @@ impl Services {
         config.database_url = self.postgres.url().to_string();
         config
     }
+}
+
+/// Warnings and errors of the servers a test runs in process, in the test's
+/// captured output (shown when it fails); `RUST_LOG` can ask for more.
+fn log_to_the_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// One `live-commerce serve` process and the URL it serves on.
@@ -83,6 +96,7 @@ pub async fn start_role(services: &Services, role: Role, strategy: Strategy) -> 
         role,
         strategy,
         db_connections: 4,
+        password_cost: HashCost::Minimal,
         ..Settings::default()
     };
     server::start(&services.config(), &settings, ([127, 0, 0, 1], 0).into())
