@@ -32,6 +32,8 @@ fn assert_exactly_the_stock(result: &StrategyResult) {
     assert_eq!(result.accepted, 100);
     assert_eq!(result.rejected, 900);
     assert_eq!(result.db.stock_left, 0);
+    // The gateway's own /metrics counted every order of the sale.
+    assert_eq!(result.orders_through_gateway, Some(1000), "{result:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

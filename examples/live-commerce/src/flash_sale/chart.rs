@@ -17,9 +17,9 @@ struct Bars {
 
 /// Draws throughput (left) and p50 / p99 latency (right) per strategy.
 pub(crate) fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
+    let root = SVGBackend::new(path, (1300, 460)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(550);
+    let (left, right) = root.split_horizontally(650);
     let names: Vec<String> = report
         .results
         .iter()
@@ -78,7 +78,11 @@ fn panel(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((0..names.len() as u32).into_segmented(), 0.0..top * 1.15)?;
+        // A segmented `0..last` has a slot for each of `0..=last`.
+        .build_cartesian_2d(
+            (0..(names.len() as u32).saturating_sub(1)).into_segmented(),
+            0.0..top * 1.15,
+        )?;
     let label = |value: &SegmentValue<u32>| match value {
         SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
         _ => String::new(),
@@ -86,6 +90,8 @@ fn panel(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
+        .x_label_style(("sans-serif", 12))
         .x_label_formatter(&label)
         .y_desc(unit)
         .draw()?;

@@ -183,7 +183,9 @@ async fn one_buyer(line: StartLine, cookie: String, units: i32) -> Attempt {
         },
         Err(error) => (
             Answer::Failed,
-            Some(format!("request: {}", error_chain(&error))),
+            // `{:#}`: the error and its causes on one line; reqwest's own
+            // message rarely says what went wrong underneath.
+            Some(format!("request: {:#}", anyhow::Error::new(error))),
         ),
     };
     if let Some(reason) = &failure {
@@ -207,17 +209,4 @@ async fn unexpected_answer(status: u16, response: reqwest::Response) -> String {
         Some(code) => format!("{status} {code}"),
         None => status.to_string(),
     }
-}
-
-/// An error and its causes on one line: reqwest's own message rarely says
-/// what went wrong underneath.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        line.push_str(": ");
-        line.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    line
 }

@@ -1,11 +1,13 @@
 //! The report as text: the table the tool prints, and the Markdown page
 //! (`docs/flash-sale.md`) around it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::flash_sale::item_detail;
 use crate::flash_sale::report::{ItemDetailThroughput, Report, StrategyResult};
+use crate::strategy::Strategy;
 
 fn ms(duration: Duration) -> String {
     format!("{:.1}", duration.as_secs_f64() * 1000.0)
@@ -113,23 +115,26 @@ fn row(r: &StrategyResult) -> String {
 /// One line per strategy whose buyers got errors, saying which: the count
 /// alone does not tell a timeout from a refused connection.
 fn failure_lines(results: &[StrategyResult]) -> String {
-    let mut out = String::new();
-    for result in results.iter().filter(|r| !r.failures.is_empty()) {
-        let reasons: Vec<String> = result
-            .failures
-            .iter()
-            .map(|(reason, count)| format!("{count} × {reason}"))
-            .collect();
-        let _ = write!(
-            out,
-            "
-Errors with `{}`: {}.
-",
-            result.strategy,
-            reasons.join("; ")
-        );
+    results
+        .iter()
+        .filter_map(|r| failure_line(r.strategy, &r.failures))
+        .collect()
+}
+
+/// `Errors with `lua`: 2 × 502 UPSTREAM_FAILED; 1 × request: …`, or `None`
+/// when there were none.
+fn failure_line(strategy: Strategy, failures: &BTreeMap<String, usize>) -> Option<String> {
+    if failures.is_empty() {
+        return None;
     }
-    out
+    let reasons: Vec<String> = failures
+        .iter()
+        .map(|(reason, count)| format!("{count} × {reason}"))
+        .collect();
+    Some(format!(
+        "\nErrors with `{strategy}`: {}.\n",
+        reasons.join("; ")
+    ))
 }
 
 /// The item-detail figures: the cache, and the gateway's cost.
@@ -178,3 +183,21 @@ buyers on a redlock per item; `lua` decides in one atomic Redis step and then \
 writes the database; `lua-mq` decides in Redis, answers at once and lets the worker \
 (its own server) persist through RabbitMQ (exactly once per order: inbox in the same \
 transaction).\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_error_is_named_with_its_count() {
+        assert_eq!(failure_line(Strategy::Lua, &BTreeMap::new()), None);
+        let failures = BTreeMap::from([
+            ("502 UPSTREAM_FAILED".to_string(), 2),
+            ("request: connection reset".to_string(), 1),
+        ]);
+        assert_eq!(
+            failure_line(Strategy::Lua, &failures).as_deref(),
+            Some("\nErrors with `lua`: 2 × 502 UPSTREAM_FAILED; 1 × request: connection reset.\n")
+        );
+    }
+}

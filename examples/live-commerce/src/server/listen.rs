@@ -63,3 +63,33 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Tls>) -> anyh
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept queue the kernel reports for a listening port (`ss`
+    /// shows it as the Send-Q of a socket in LISTEN).
+    fn backlog_of(port: u16) -> u32 {
+        let output = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .expect("ss (iproute2) runs");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let columns: Vec<&str> = text.split_whitespace().collect();
+        columns[2].parse().expect("a Send-Q column")
+    }
+
+    #[tokio::test]
+    async fn the_listener_queues_as_many_connections_as_the_kernel_allows() {
+        // tokio's own bind asks for 1,024.
+        let listener = bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(backlog_of(port), BACKLOG.min(somaxconn));
+    }
+}
