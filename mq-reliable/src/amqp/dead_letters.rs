@@ -22,6 +22,12 @@
 //! headers removed so the attempt count starts again at 1 — and acknowledges
 //! it from the dead-letter queue only after the broker confirmed the copy.
 //! A crash in between leaves the message in both places (at least once).
+//!
+//! An operator acting on one letter uses its message id:
+//! [`replay_message`](DeadLetters::replay_message) sends it back to the
+//! queue it failed in (not to its original exchange, where every other
+//! bound queue would get a second copy), and
+//! [`discard_message`](DeadLetters::discard_message) drops it.
 
 use lapin::options::BasicGetOptions;
 use lapin::types::FieldTable;
@@ -154,6 +160,64 @@ impl DeadLetters {
         self.replay(|_| true).await
     }
 
+    /// Sends the dead letter with `message_id` back to the queue it failed
+    /// in (through the default exchange, by queue name: no other queue bound
+    /// to the original exchange sees it again), attempt count reset, and
+    /// removes it from this queue once the broker confirmed the copy.
+    /// Returns whether such a letter was there. Letters consumed from an
+    /// unknown queue go back to their original exchange and routing key.
+    pub async fn replay_message(&self, message_id: &str) -> Result<bool> {
+        let publisher = self.broker.publisher().build().await?;
+        let done = self
+            .take_message(message_id, |letter| {
+                let publisher = publisher.clone();
+                async move { replay_to_source(&publisher, &letter).await }
+            })
+            .await;
+        publisher.close().await;
+        done
+    }
+
+    /// Removes the dead letter with `message_id` for good. Returns whether
+    /// it was there.
+    pub async fn discard_message(&self, message_id: &str) -> Result<bool> {
+        self.take_message(message_id, |_| async { Ok(()) }).await
+    }
+
+    /// Finds the first letter with `message_id` among those present, runs
+    /// `then` on it and acknowledges it if `then` succeeded; every other
+    /// letter stays where it was (unacknowledged until the channel closes).
+    async fn take_message<F, Fut>(&self, message_id: &str, then: F) -> Result<bool>
+    where
+        F: FnOnce(DeadLetter) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let total = self.count().await?;
+        let channel = self.broker.channel().await?;
+        let result = async {
+            for _ in 0..total {
+                let Some(message) = self.get(&channel).await? else {
+                    break;
+                };
+                let letter = to_letter(&message.delivery);
+                if letter.message_id.as_deref() != Some(message_id) {
+                    continue;
+                }
+                then(letter).await?;
+                if !message.delivery.ack(Default::default()).await? {
+                    return Err(Error::Unavailable(
+                        "the dead-letter channel closed before the acknowledgement".into(),
+                    ));
+                }
+                return Ok(true);
+            }
+            Ok::<_, Error>(false)
+        }
+        .await;
+        super::broker::close_quietly(&channel, "taken").await;
+        result
+    }
+
     async fn get(&self, channel: &Channel) -> Result<Option<lapin::message::BasicGetMessage>> {
         channel
             .basic_get(
@@ -179,6 +243,19 @@ async fn replay_one(publisher: &Publisher, letter: &DeadLetter) -> Result<()> {
             &letter.body,
             properties,
         )
+        .await
+}
+
+async fn replay_to_source(publisher: &Publisher, letter: &DeadLetter) -> Result<()> {
+    if letter.envelope.source_queue.is_empty() {
+        return replay_one(publisher, letter).await;
+    }
+    let empty = FieldTable::default();
+    let original = letter.properties.headers().as_ref().unwrap_or(&empty);
+    let clean = headers::without_bookkeeping(original, true);
+    let properties = copy_properties(&letter.properties).with_headers(clean);
+    publisher
+        .publish_raw("", &letter.envelope.source_queue, &letter.body, properties)
         .await
 }
 

@@ -1,6 +1,7 @@
 //! RabbitMQ through lapin: a reconnecting [`Broker`], a confirmed
 //! [`Publisher`], a [`Consumer`] with retry queues and a dead-letter queue,
-//! and [`DeadLetters`] to inspect and replay what failed.
+//! [`DeadLetters`] to inspect and replay what failed, and [`DelayRoute`]s
+//! for messages due later.
 //!
 //! See the [`consumer`] module for what happens to each delivery, and
 //! [`topology`] for the queues declared.
@@ -8,6 +9,7 @@
 mod broker;
 pub mod consumer;
 mod dead_letters;
+pub mod delay;
 mod headers;
 mod publisher;
 pub mod topology;
@@ -15,6 +17,7 @@ pub mod topology;
 pub use broker::{Broker, BrokerBuilder};
 pub use consumer::{Consumer, ConsumerBuilder, ShutdownHandle};
 pub use dead_letters::{DeadLetter, DeadLetters, ReplayReport};
+pub use delay::DelayRoute;
 pub use publisher::{Publisher, PublisherBuilder};
 
 /// Exchange types, for [`Broker::declare_exchange`].

@@ -31,6 +31,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::broker::Broker;
+use super::delay::DelayRoute;
 use super::topology::is_soft;
 use crate::error::{Error, Result};
 
@@ -146,6 +147,19 @@ impl Publisher {
             )
             .with_headers(FieldTable::default());
         self.send(exchange, routing_key, &body, properties).await
+    }
+
+    /// Publishes `payload` to a [`DelayRoute`]: it reaches the route's
+    /// destination after the route's delay (see [`delay`](super::delay)).
+    /// Returns once the broker confirmed the message into the delay queue.
+    pub async fn publish_delayed<T: Serialize + ?Sized>(
+        &self,
+        route: &DelayRoute,
+        payload: &T,
+        message_id: &str,
+    ) -> Result<()> {
+        self.publish_with_id(route.exchange(), route.routing_key(), payload, message_id)
+            .await
     }
 
     /// Publishes raw bytes with the given properties (confirmed, mandatory,

@@ -179,6 +179,24 @@ impl Outbox {
         payload: &T,
     ) -> Result<uuid::Uuid> {
         let id = uuid::Uuid::new_v4();
+        self.enqueue_with_id(conn, id, destination, key, payload)
+            .await?;
+        Ok(id)
+    }
+
+    /// Like [`enqueue`](Self::enqueue) with a message id of the caller's
+    /// choice: the id of the thing the message is about, when the message
+    /// may also reach the broker another way (a direct publish that timed
+    /// out) and the consumer's [inbox](crate::inbox) must see both copies as
+    /// one. A second row with the same id fails (the id is unique).
+    pub async fn enqueue_with_id<T: Serialize + ?Sized>(
+        &self,
+        conn: &mut PgConnection,
+        id: uuid::Uuid,
+        destination: &str,
+        key: &str,
+        payload: &T,
+    ) -> Result<()> {
         let body = serde_json::to_vec(payload)?;
         sqlx::query(AssertSqlSafe(self.sql.insert.clone()))
             .bind(id)
@@ -187,7 +205,7 @@ impl Outbox {
             .bind(body)
             .execute(conn)
             .await?;
-        Ok(id)
+        Ok(())
     }
 
     /// Rows not yet published (committed ones only).
