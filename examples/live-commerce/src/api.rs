@@ -118,6 +118,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<mq_reliable::Error> for ApiError {
+    fn from(error: mq_reliable::Error) -> Self {
+        match error {
+            mq_reliable::Error::Database(error) => error.into(),
+            other => ApiError::unavailable("the message broker", other),
+        }
+    }
+}
+
 impl From<redis::RedisError> for ApiError {
     fn from(error: redis::RedisError) -> Self {
         ApiError::unavailable("Redis", error)

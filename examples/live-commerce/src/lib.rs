@@ -14,7 +14,8 @@
 //! | [`http`] | what every service does to every request: ids, spans, cross-site refusal |
 //! | [`observe`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`catalog`] | items (cache-aside) and stock |
-//! | [`orders`] | `POST /api/orders`, `GET /api/orders/{id}` |
+//! | [`orders`] | order entry, payment, expiry through a delayed message |
+//! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
 //! | [`strategy`] | the six ways of taking stock, one file each |
 //! | [`worker`] | persists `lua-mq` orders from RabbitMQ, exactly once |
 //! | [`server`] | state, routes per role, start-up |
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod doctor;
 pub mod flash_sale;
 pub mod gateway;

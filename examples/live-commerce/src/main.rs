@@ -66,6 +66,10 @@ enum Command {
         /// every third of it while held).
         #[arg(long, default_value_t = 10_000)]
         lock_lease_ms: u64,
+        /// How long a buyer has to pay an order before its units go back
+        /// on sale (`10m`, `90s`, `1h 30m`).
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        payment_window: Duration,
     },
     /// Runs the flash-sale experiment over real HTTP and writes the report.
     FlashSale {
@@ -135,6 +139,7 @@ async fn main() -> ExitCode {
             no_item_cache,
             worker_delay_ms,
             lock_lease_ms,
+            payment_window,
         } => {
             let mut gateway_upstreams = Upstreams::default();
             for setting in &upstreams {
@@ -157,6 +162,7 @@ async fn main() -> ExitCode {
                 item_cache: !no_item_cache,
                 worker_delay: Duration::from_millis(worker_delay_ms),
                 lock_lease: Duration::from_millis(lock_lease_ms),
+                payment_window,
                 upstreams: gateway_upstreams,
                 tls: if edge { tls } else { None },
                 ..Settings::default()

@@ -1,4 +1,5 @@
-//! The worker role: persists the orders the `lua-mq` strategy accepted.
+//! The worker role: persists the orders the `lua-mq` strategy accepted
+//! (and, beside it, ends unpaid orders' windows: [`orders::expiry`]).
 //!
 //! It consumes `OrderPlaced` from the `order.placed` queue (bound to the
 //! `orders` exchange) with mq-reliable: manual ack after the database
@@ -15,7 +16,7 @@ use mq_reliable::{Backoff, Message, Outcome};
 use redis::AsyncCommands;
 use sqlx::PgPool;
 
-use crate::orders::{self, OrderStatus, Purchase};
+use crate::orders::{self, PaymentTerms, Purchase};
 use crate::strategy::{ORDER_PLACED_ROUTE, ORDERS_EXCHANGE, OrderPlaced, Strategy};
 
 /// The queue the worker consumes.
@@ -50,12 +51,16 @@ pub struct Worker {
     /// A pause per order, to make the drain observable in demos and tests
     /// (zero in production).
     pub delay: Duration,
+    /// The payment window and expiry route of the orders it records.
+    pub terms: PaymentTerms,
 }
 
 impl Worker {
-    /// Applies one order: insert it `CONFIRMED` and take its stock from the
-    /// database, or insert it `FAILED` when the database stock cannot cover
-    /// it (the Redis gate and the database disagree: reported, not hidden).
+    /// Applies one order: insert it `PENDING_PAYMENT` (its window counted
+    /// from its acceptance, its expiry enqueued in the same transaction) and
+    /// take its stock from the database, or insert it `FAILED` when the
+    /// database stock cannot cover it (the Redis gate and the database
+    /// disagree: reported, not hidden).
     pub async fn apply(&self, message: Message<OrderPlaced>) -> Result<(), Outcome> {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
@@ -75,6 +80,7 @@ impl Worker {
             item_id: placed.item_id,
             user_id: placed.user_id.clone(),
             count: placed.count,
+            accepted_at: placed.accepted_at,
         };
         let taken =
             sqlx::query("UPDATE items SET stock = stock - $2 WHERE id = $1 AND stock >= $2")
@@ -83,16 +89,17 @@ impl Worker {
                 .execute(&mut *tx)
                 .await
                 .map_err(Outcome::retry)?;
-        let status = if taken.rows_affected() == 1 {
-            OrderStatus::Confirmed
+        if taken.rows_affected() == 1 {
+            orders::insert_order(&mut tx, &purchase, Strategy::LuaMq, &self.terms)
+                .await
+                .map_err(Outcome::retry)?;
         } else {
             tracing::error!(order = %placed.order_id, item = placed.item_id,
                 "database stock cannot cover an accepted order; marking it FAILED");
-            OrderStatus::Failed
-        };
-        orders::insert_order(&mut *tx, &purchase, status, Strategy::LuaMq)
-            .await
-            .map_err(Outcome::retry)?;
+            orders::insert_failed_order(&mut tx, &purchase, Strategy::LuaMq)
+                .await
+                .map_err(Outcome::retry)?;
+        }
         tx.commit().await.map_err(Outcome::retry)?;
         let _: Result<(), _> = self
             .redis

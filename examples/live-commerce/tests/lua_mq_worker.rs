@@ -1,6 +1,6 @@
 //! `lua-mq`: orders accepted while no worker runs wait in RabbitMQ; a worker
 //! killed with `kill -9` mid-drain and restarted still leaves exactly one
-//! confirmed order per accepted request, none twice.
+//! persisted order per accepted request, none twice.
 
 mod support;
 
@@ -30,8 +30,8 @@ fn worker_process(services: &Services) -> tokio::process::Command {
     command
 }
 
-async fn confirmed(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'CONFIRMED'")
+async fn persisted(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'PENDING_PAYMENT'")
         .fetch_one(pool)
         .await
         .unwrap()
@@ -94,7 +94,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     for request in requests {
         let (cookie, status, body) = request.await.unwrap();
         if status == 202 {
-            assert_eq!(body["data"]["status"], json!("PENDING"));
+            assert_eq!(body["data"]["status"], json!("ACCEPTED"));
             accepted.push((
                 cookie,
                 body["data"]["orderId"].as_str().unwrap().to_string(),
@@ -113,10 +113,10 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
     let pending = order_view().await;
     assert_eq!(
         pending["data"]["status"],
-        json!("PENDING"),
+        json!("ACCEPTED"),
         "queued, not persisted yet"
     );
-    assert_eq!(confirmed(orders.pool()).await, 0);
+    assert_eq!(persisted(orders.pool()).await, 0);
 
     // A worker starts draining and is killed mid-way.
     let mut worker = testkit::ChildProcess::spawn(worker_process(&services)).unwrap();
@@ -126,15 +126,15 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         .unwrap();
     testkit::wait::until(
         Duration::from_secs(30),
-        "a third of the orders confirmed",
-        || async { confirmed(orders.pool()).await >= 30 },
+        "a third of the orders persisted",
+        || async { persisted(orders.pool()).await >= 30 },
     )
     .await;
     worker.kill9().await;
-    let at_kill = confirmed(orders.pool()).await;
+    let at_kill = persisted(orders.pool()).await;
     assert!(
         at_kill < 100,
-        "the kill came mid-drain ({at_kill} confirmed)"
+        "the kill came mid-drain ({at_kill} persisted)"
     );
 
     // Restarted, it finishes the job.
@@ -145,8 +145,8 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         .unwrap();
     testkit::wait::until(
         Duration::from_secs(60),
-        "all 100 orders confirmed",
-        || async { confirmed(orders.pool()).await >= 100 },
+        "all 100 orders persisted",
+        || async { persisted(orders.pool()).await >= 100 },
     )
     .await;
     let exit = restarted.terminate().await;
@@ -168,7 +168,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         (100, 100),
         "exactly one row per accepted order"
     );
-    assert_eq!(confirmed(orders.pool()).await, 100);
+    assert_eq!(persisted(orders.pool()).await, 100);
     assert_eq!(stock, 0, "the database stock was taken once per order");
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
         .fetch_one(orders.pool())
@@ -176,7 +176,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_doubles_nothing() {
         .unwrap();
     assert_eq!(inbox, 100);
     let done = order_view().await;
-    assert_eq!(done["data"]["status"], json!("CONFIRMED"));
+    assert_eq!(done["data"]["status"], json!("PENDING_PAYMENT"));
     tokio::join!(orders.shutdown(), auth.shutdown());
 }
 

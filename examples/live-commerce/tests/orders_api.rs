@@ -5,134 +5,12 @@
 
 mod support;
 
-use chrono::{Duration as Days, Utc};
-use live_commerce::catalog::{self, ItemKind, NewItem};
-use live_commerce::server::{Role, Running};
+use live_commerce::catalog::ItemKind;
 use live_commerce::strategy::Strategy;
 use reqwest::header::COOKIE;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::Services;
-
-/// An order service and the auth service its buyers log in at.
-struct Shop {
-    orders: Running,
-    auth: Running,
-    http: reqwest::Client,
-}
-
-impl Shop {
-    async fn start(services: &Services, strategy: Strategy) -> Self {
-        let (orders, auth) = tokio::join!(
-            support::start_role(services, Role::Order, strategy),
-            support::start_role(services, Role::Auth, strategy),
-        );
-        Self {
-            orders,
-            auth,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// Signs `name` up and logs in; the `Cookie` value of their session.
-    async fn buyer(&self, name: &str) -> String {
-        support::buyer(&self.http, &support::base_url(&self.auth), name).await
-    }
-
-    /// The account id the session `cookie` belongs to.
-    async fn user_id(&self, cookie: &str) -> String {
-        let me = self
-            .http
-            .get(format!("{}/api/auth/me", support::base_url(&self.auth)))
-            .header(COOKIE, cookie);
-        let (status, me) = send(me).await;
-        assert_eq!(status, 200, "{me}");
-        me["data"]["userId"].as_str().unwrap().to_string()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", support::base_url(&self.orders))
-    }
-
-    /// `POST /api/orders` with a JSON `body`, as `buyer` (a `Cookie` value) or
-    /// without a session.
-    fn post_order(&self, buyer: Option<&str>, body: &str) -> reqwest::RequestBuilder {
-        let request = self
-            .http
-            .post(self.url("/api/orders"))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        match buyer {
-            Some(cookie) => request.header(COOKIE, cookie),
-            None => request,
-        }
-    }
-
-    /// `POST /api/orders` as `buyer`.
-    async fn order(&self, buyer: &str, body: &str) -> (u16, Value) {
-        send(self.post_order(Some(buyer), body)).await
-    }
-
-    /// `POST /api/orders` without a session.
-    async fn order_without_session(&self, body: &str) -> (u16, Value) {
-        send(self.post_order(None, body)).await
-    }
-
-    /// `GET path` without a session (the catalog's reads).
-    async fn get(&self, path: &str) -> (u16, Value) {
-        send(self.http.get(self.url(path))).await
-    }
-
-    /// `GET path` as `buyer`.
-    async fn get_as(&self, buyer: &str, path: &str) -> (u16, Value) {
-        send(self.http.get(self.url(path)).header(COOKIE, buyer)).await
-    }
-
-    async fn orders_of_item(&self, item: i64) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM orders WHERE item_id = $1")
-            .bind(item)
-            .fetch_one(self.orders.pool())
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        tokio::join!(self.orders.shutdown(), self.auth.shutdown());
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn item(shop: &Shop, stock: i32, kind: ItemKind, opens_in_days: Option<i64>) -> i64 {
-    catalog::create_item(
-        shop.orders.pool(),
-        shop.orders.redis(),
-        &NewItem {
-            name: "lamp".into(),
-            kind,
-            price: 1_000,
-            stock,
-            start_at: opens_in_days.map(|days| Utc::now() + Days::days(days)),
-        },
-    )
-    .await
-    .unwrap()
-}
-
-fn assert_error(answer: &(u16, Value), status: u16, code: &str) {
-    assert_eq!(answer.0, status, "{answer:?}");
-    assert_eq!(answer.1["success"], json!(false), "{answer:?}");
-    assert_eq!(answer.1["error"]["code"], json!(code), "{answer:?}");
-    assert!(
-        answer.1["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{answer:?}"
-    );
-}
+use support::shop::{Shop, assert_error, item, send};
 
 #[tokio::test]
 async fn every_bad_input_answers_with_its_status_and_changes_nothing() {
@@ -254,7 +132,7 @@ async fn a_purchase_larger_than_what_is_left_fails_while_smaller_ones_succeed() 
 
         let first = shop.order(&a, &order(2)).await;
         assert_eq!(first.0, 202, "{strategy}: {first:?}");
-        assert_eq!(first.1["data"]["status"], json!("CONFIRMED"));
+        assert_eq!(first.1["data"]["status"], json!("PENDING_PAYMENT"));
         assert_error(&shop.order(&b, &order(2)).await, 409, "INSUFFICIENT_STOCK");
         assert_eq!(shop.order(&c, &order(1)).await.0, 202, "{strategy}");
         assert_error(&shop.order(&d, &order(1)).await, 409, "SOLD_OUT");
@@ -262,7 +140,7 @@ async fn a_purchase_larger_than_what_is_left_fails_while_smaller_ones_succeed() 
         let id = first.1["data"]["orderId"].as_str().unwrap().to_string();
         let (status, view) = shop.get_as(&a, &format!("/api/orders/{id}")).await;
         assert_eq!(status, 200);
-        assert_eq!(view["data"]["status"], json!("CONFIRMED"));
+        assert_eq!(view["data"]["status"], json!("PENDING_PAYMENT"));
         assert_eq!(view["data"]["count"], json!(2));
         assert_eq!(view["data"]["strategy"], json!(strategy.name()));
         let (_, stock) = shop.get(&format!("/api/stock/{lamp}")).await;
@@ -276,7 +154,10 @@ async fn a_buyer_sees_their_own_orders_and_nobody_elses() {
     let services = Services::start().await;
     // `lua` answers from the orders table; `lua-mq` (no worker here) from
     // the pending marker, which names its buyer too.
-    for (strategy, status) in [(Strategy::Lua, "CONFIRMED"), (Strategy::LuaMq, "PENDING")] {
+    for (strategy, status) in [
+        (Strategy::Lua, "PENDING_PAYMENT"),
+        (Strategy::LuaMq, "ACCEPTED"),
+    ] {
         let shop = Shop::start(&services, strategy).await;
         let lamp = item(&shop, 5, ItemKind::General, None).await;
         let (ann, bob) = tokio::join!(shop.buyer("ann"), shop.buyer("bob"));
@@ -421,9 +302,9 @@ async fn only_a_json_object_is_an_order_in_every_strategy() {
             .await;
         assert_eq!(placed.0, 202, "{strategy}: {placed:?}");
         let expected = if strategy.is_asynchronous() {
-            "PENDING"
+            "ACCEPTED"
         } else {
-            "CONFIRMED"
+            "PENDING_PAYMENT"
         };
         assert_eq!(placed.1["data"]["status"], json!(expected), "{strategy}");
         if !strategy.is_asynchronous() {

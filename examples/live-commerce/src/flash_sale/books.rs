@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 pub struct DatabaseFigures {
     /// Order rows for the item.
     pub order_rows: i64,
-    /// Units in `CONFIRMED` orders.
+    /// Units in `PENDING_PAYMENT` and `CONFIRMED` orders (taken from the sale).
     pub sold_units: i64,
     /// Order rows marked `FAILED`.
     pub failed_rows: i64,
@@ -27,7 +27,7 @@ pub(crate) async fn read(
 ) -> anyhow::Result<DatabaseFigures> {
     let (order_rows, sold_units, failed_rows): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), \
-                coalesce(sum(count) FILTER (WHERE status = 'CONFIRMED'), 0), \
+                coalesce(sum(count) FILTER (WHERE status IN ('PENDING_PAYMENT', 'CONFIRMED')), 0), \
                 count(*) FILTER (WHERE status = 'FAILED') \
          FROM orders WHERE item_id = $1",
     )

@@ -164,7 +164,7 @@ fn item_detail_lines(detail: &ItemDetailThroughput) -> String {
 }
 
 const READING_THE_TABLE: &str = "\n## Reading the table\n\n\
-- **sold**: units in `CONFIRMED` order rows. **oversold**: sold beyond the stock. \
+- **sold**: units in `PENDING_PAYMENT` and `CONFIRMED` order rows (taken from the sale; nobody pays during the run). **oversold**: sold beyond the stock. \
 **undersold**: stock left while a buyer asking for no more than that was turned away.\n\
 - **accepted** buyers got `202` (an order id), **rejected** got `409` (sold out, not \
 enough left, or `CONTENDED` after the optimistic strategy's retries), **errors** got \

@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `/api/auth/…`, `/api/admin/users/…` | auth |
 //! | `/api/items…`, `/api/stock/…` | catalog |
-//! | `/api/orders…` | order |
+//! | `/api/orders…`, `/api/admin/dead-letters…` | order |
 //!
 //! It holds no session and no connection to Redis or the database: the
 //! session cookie passes through untouched, and the services read it.
@@ -152,6 +152,8 @@ impl Gateway {
         Router::new()
             .route("/api/auth/{*rest}", to(|g| &g.auth))
             .route("/api/admin/users/{*rest}", to(|g| &g.auth))
+            .route("/api/admin/dead-letters", to(|g| &g.order))
+            .route("/api/admin/dead-letters/{*rest}", to(|g| &g.order))
             .route("/api/items", to(|g| &g.catalog))
             .route("/api/items/{*rest}", to(|g| &g.catalog))
             .route("/api/stock/{*rest}", to(|g| &g.catalog))

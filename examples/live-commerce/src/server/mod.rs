@@ -21,6 +21,7 @@ use std::time::Duration;
 use cache_aside::Cache;
 use mq_reliable::amqp::Broker;
 use mq_reliable::inbox::PgInbox;
+use mq_reliable::outbox::{Outbox, Relay};
 use session_store::RedisStore;
 use sqlx::PgPool;
 
@@ -32,6 +33,7 @@ use crate::config::Config;
 use crate::gateway::tls::{Tls, TlsSource};
 use crate::gateway::{Gateway, Upstreams};
 use crate::observe::{Observability, Probe, StatsSource};
+use crate::orders::PaymentTerms;
 use crate::strategy::Strategy;
 use crate::worker::{self, Worker};
 
@@ -40,6 +42,12 @@ pub use state::AppState;
 /// Largest request body accepted (an order is a few dozen bytes; a login a
 /// few hundred).
 pub const BODY_LIMIT: usize = 4 * 1024;
+
+/// How long a buyer has to pay, unless `--payment-window` says otherwise.
+pub const DEFAULT_PAYMENT_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// The outbox table (migration 0004).
+pub const OUTBOX_TABLE: &str = "mq_outbox";
 
 /// Which part of the system a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,6 +130,8 @@ pub struct Settings {
     /// The work each new password hash costs (auth): keep the default
     /// outside test suites.
     pub password_cost: HashCost,
+    /// How long a buyer has to pay an order (order, worker).
+    pub payment_window: Duration,
 }
 
 impl Default for Settings {
@@ -138,6 +148,7 @@ impl Default for Settings {
             login_limits: LoginLimits::default(),
             password_hashers: std::thread::available_parallelism().map_or(2, usize::from),
             password_cost: HashCost::Standard,
+            payment_window: DEFAULT_PAYMENT_WINDOW,
         }
     }
 }
@@ -154,6 +165,7 @@ pub struct Running {
     sessions: Option<RedisStore>,
     http: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     workers: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    relays: Vec<tokio::task::JoinHandle<()>>,
     stop: Vec<mq_reliable::amqp::ShutdownHandle>,
 }
 
@@ -204,6 +216,12 @@ impl Running {
         for task in self.workers {
             let _ = task.await;
         }
+        // A relay stopped mid-batch rolls its batch back: those rows stay
+        // pending for the next relay.
+        for task in self.relays {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
@@ -220,8 +238,8 @@ pub async fn start(
     let pool = crate::db::connect(&config.database_url, settings.db_connections).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = connect_redis(&redis_client).await?;
-    let needs_broker =
-        role.runs_worker() || (role.serves_orders() && settings.strategy == Strategy::LuaMq);
+    // Order roles schedule expiries; the worker consumes them.
+    let needs_broker = role.runs_worker() || role.serves_orders();
     let broker = if needs_broker {
         Some(Broker::connect(config.amqp_url.clone()).await?)
     } else {
@@ -235,23 +253,40 @@ pub async fn start(
         sessions: None,
         http: Vec::new(),
         workers: Vec::new(),
+        relays: Vec::new(),
         stop: Vec::new(),
     };
     // The worker's consumer first: its counters go on this process's /metrics.
-    let consumer = match (&broker, role.runs_worker()) {
-        (Some(broker), true) => Some(worker::order_consumer(broker).await?),
+    let consumers = match (&broker, role.runs_worker()) {
+        (Some(broker), true) => Some((
+            worker::order_consumer(broker).await?,
+            crate::orders::expiry::consumer(broker).await?,
+        )),
         _ => None,
     };
     let sessions = (role.serves_auth() || role.serves_orders())
         .then(|| crate::auth::session::store(redis_client.clone()))
         .transpose()?;
     let mut observe = Observability::new(role.name());
-    if let Some(consumer) = &consumer {
-        observe = observe.stats(StatsSource::consumer("orders", consumer.stats_handle()));
+    if let Some((orders, expiries)) = &consumers {
+        observe = observe
+            .stats(StatsSource::consumer("orders", orders.stats_handle()))
+            .stats(StatsSource::consumer("expiries", expiries.stats_handle()));
+    }
+    let app = app_state(settings, &pool, &redis, &redis_client, broker.as_ref()).await?;
+    let terms = match (&broker, role.runs_worker() || role.serves_orders()) {
+        (Some(broker), true) => Some(payment_terms(broker, settings).await?),
+        _ => None,
+    };
+    if let (Some(broker), Some(terms)) = (&broker, &terms) {
+        start_relay(&mut running, broker, &pool, terms).await?;
     }
     let parts = routes::Parts {
         role,
-        app: app_state(settings, &pool, &redis, &redis_client, broker.as_ref()).await?,
+        app: app.map(|app| AppState {
+            payment: terms.clone().filter(|_| role.serves_orders()),
+            ..app
+        }),
         auth: match (&sessions, role.serves_auth()) {
             (Some(sessions), true) => Some(AuthState {
                 pool: pool.clone(),
@@ -270,8 +305,9 @@ pub async fn start(
     running.sessions = sessions;
     // Every role serves HTTP, the worker too: /healthz, /readyz, /metrics.
     serve_http(&mut running, routes::router(parts), settings, listen).await?;
-    if let Some(consumer) = consumer {
-        start_worker(&mut running, consumer, settings, &pool, &redis)?;
+    if let (Some((orders, expiries)), Some(terms)) = (consumers, terms) {
+        start_worker(&mut running, orders, settings, &pool, &redis, terms)?;
+        start_expiries(&mut running, expiries, &pool, &redis);
     }
     Ok(running)
 }
@@ -299,6 +335,7 @@ async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Resul
         sessions: None,
         http: Vec::new(),
         workers: Vec::new(),
+        relays: Vec::new(),
         stop: Vec::new(),
     };
     serve_http(&mut running, routes::router(parts), settings, listen).await?;
@@ -443,7 +480,62 @@ async fn app_state(
         strategy: settings.strategy,
         locks,
         publisher,
+        broker: broker.filter(|_| orders).cloned(),
+        payment: None,
     }))
+}
+
+/// The payment window and its expiry route (declared on the broker).
+async fn payment_terms(broker: &Broker, settings: &Settings) -> anyhow::Result<PaymentTerms> {
+    let route = crate::orders::expiry::route(broker, settings.payment_window).await?;
+    Ok(PaymentTerms::new(
+        settings.payment_window,
+        route,
+        Outbox::new(OUTBOX_TABLE)?,
+    ))
+}
+
+/// Publishes what the outbox holds (expiries, and `lua-mq` orders taken
+/// while the broker was down). Every order and worker process runs one;
+/// they share the rows.
+async fn start_relay(
+    running: &mut Running,
+    broker: &Broker,
+    pool: &PgPool,
+    terms: &PaymentTerms,
+) -> anyhow::Result<()> {
+    let publisher = broker.publisher().build().await?;
+    let relay = Relay::builder(pool.clone(), terms.outbox().clone(), publisher)
+        .poll_interval(Duration::from_millis(100))
+        .backoff(Duration::from_millis(100), Duration::from_secs(2))
+        .build();
+    running.relays.push(tokio::spawn(async move {
+        relay.run_until(std::future::pending::<()>()).await;
+    }));
+    Ok(())
+}
+
+/// Consumes expiry messages: each unpaid order's window ends here.
+fn start_expiries(
+    running: &mut Running,
+    consumer: mq_reliable::amqp::Consumer,
+    pool: &PgPool,
+    redis: &redis::aio::ConnectionManager,
+) {
+    running.stop.push(consumer.shutdown_handle());
+    let (pool, redis) = (pool.clone(), redis.clone());
+    running.workers.push(tokio::spawn(async move {
+        consumer
+            .run_until(
+                move |message| {
+                    let (pool, redis) = (pool.clone(), redis.clone());
+                    async move { crate::orders::expiry::handle(&pool, &redis, message).await }
+                },
+                mq_reliable::shutdown_signal(),
+            )
+            .await?;
+        Ok(())
+    }));
 }
 
 fn start_worker(
@@ -452,6 +544,7 @@ fn start_worker(
     settings: &Settings,
     pool: &PgPool,
     redis: &redis::aio::ConnectionManager,
+    terms: PaymentTerms,
 ) -> anyhow::Result<()> {
     running.stop.push(consumer.shutdown_handle());
     let worker = Worker {
@@ -459,6 +552,7 @@ fn start_worker(
         redis: redis.clone(),
         inbox: PgInbox::new("inbox")?,
         delay: settings.worker_delay,
+        terms,
     };
     running.workers.push(tokio::spawn(async move {
         consumer

@@ -21,7 +21,7 @@ use crate::gateway::Gateway;
 use crate::http::edge::Edge;
 use crate::observe::Observability;
 use crate::server::{AppState, Role};
-use crate::{catalog, orders};
+use crate::{catalog, dead_letters, orders};
 
 /// What a role's router is made of.
 pub struct Parts {
@@ -86,8 +86,21 @@ fn catalog_and_orders(state: AppState, role: Role) -> Router {
         .route("/api/stock/{id}", get(catalog::get_stock));
     if role.serves_orders() {
         app = app
-            .route("/api/orders", post(orders::place_order))
-            .route("/api/orders/{id}", get(orders::get_order));
+            .route(
+                "/api/orders",
+                post(orders::place_order).get(orders::list_orders),
+            )
+            .route("/api/orders/{id}", get(orders::get_order))
+            .route("/api/orders/{id}/pay", post(orders::payment::pay_order))
+            .route("/api/admin/dead-letters", get(dead_letters::list))
+            .route(
+                "/api/admin/dead-letters/{id}",
+                axum::routing::delete(dead_letters::discard),
+            )
+            .route(
+                "/api/admin/dead-letters/{id}/replay",
+                post(dead_letters::replay),
+            );
     }
     app.with_state(state)
 }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use cache_aside::Cache;
-use mq_reliable::amqp::Publisher;
+use mq_reliable::amqp::{Broker, Publisher};
 use sqlx::PgPool;
 
 use crate::catalog::Item;
+use crate::orders::PaymentTerms;
 use crate::strategy::Strategy;
 
 /// The catalog and order services' shared state.
@@ -24,4 +25,20 @@ pub struct AppState {
     pub locks: Option<Arc<redlock::LockManager>>,
     /// The confirmed publisher for the `lua-mq` strategy.
     pub publisher: Option<Arc<Publisher>>,
+    /// RabbitMQ (order roles).
+    pub broker: Option<Broker>,
+    /// The payment window and the expiry route (order roles).
+    pub payment: Option<PaymentTerms>,
+}
+
+impl AppState {
+    /// The payment terms.
+    ///
+    /// # Panics
+    /// In a role that does not take orders.
+    pub fn payment(&self) -> &PaymentTerms {
+        self.payment
+            .as_ref()
+            .expect("the order roles have payment terms")
+    }
 }

@@ -40,15 +40,10 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 1 {
-            orders::insert_order(
-                &mut *tx,
-                purchase,
-                OrderStatus::Confirmed,
-                Strategy::DbOptimistic,
-            )
-            .await?;
+            orders::insert_order(&mut tx, purchase, Strategy::DbOptimistic, state.payment())
+                .await?;
             tx.commit().await?;
-            return Ok(OrderStatus::Confirmed);
+            return Ok(OrderStatus::PendingPayment);
         }
         tx.rollback().await?;
         let ceiling = 2u64 << attempt.min(5);

@@ -15,6 +15,7 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         purchase,
         RowLock::ForUpdate,
         Strategy::DbPessimistic,
+        state.payment(),
     )
     .await?;
     tx.commit().await?;

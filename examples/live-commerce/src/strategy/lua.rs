@@ -17,15 +17,16 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
             .bind(purchase.count)
             .execute(&mut *tx)
             .await?;
-        orders::insert_order(&mut *tx, purchase, OrderStatus::Confirmed, Strategy::Lua).await?;
-        tx.commit().await
+        orders::insert_order(&mut tx, purchase, Strategy::Lua, state.payment()).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(())
     }
     .await;
     if let Err(error) = recorded {
         give_back(state, purchase).await;
-        return Err(error.into());
+        return Err(error);
     }
-    Ok(OrderStatus::Confirmed)
+    Ok(OrderStatus::PendingPayment)
 }
 
 /// Takes the purchase's units from the Redis counter, or answers `409`.

@@ -1,9 +1,20 @@
 //! Accept fast, persist later: the Lua decrement decides, `OrderPlaced` is
-//! published through mq-reliable (returns once RabbitMQ confirmed it) and the
-//! buyer gets `202 PENDING` at once. The worker persists the order and
-//! decrements the database stock, exactly once per order (inbox), and marks
-//! it `CONFIRMED`.
+//! handed to RabbitMQ and the buyer gets `202 ACCEPTED` at once. The worker
+//! persists the order (`PENDING_PAYMENT`) and decrements the database
+//! stock, exactly once per order (inbox).
+//!
+//! **The hand-off survives a broker outage.** The publish waits for the
+//! broker's confirm for at most [`PUBLISH_DEADLINE`]; when the broker is
+//! known to be down, or does not confirm in time, the event goes into the
+//! transactional outbox instead (one `INSERT` into PostgreSQL, under the
+//! order id as message id), and the order service's relay publishes it once
+//! the broker answers. The buyer's answer stays fast either way. A publish
+//! that did reach the broker after its deadline gives the worker a second
+//! copy with the same message id, which its inbox applies once.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,6 +27,9 @@ use crate::server::AppState;
 pub const ORDERS_EXCHANGE: &str = "orders";
 /// The routing key of `OrderPlaced`.
 pub const ORDER_PLACED_ROUTE: &str = "order.placed";
+/// How long an order waits for the broker's confirm before it goes through
+/// the outbox instead.
+pub const PUBLISH_DEADLINE: Duration = Duration::from_millis(300);
 
 /// An accepted order whose stock is reserved in Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,13 +43,11 @@ pub struct OrderPlaced {
     pub user_id: String,
     /// Units reserved.
     pub count: i32,
+    /// When the order service accepted it (the payment window starts here).
+    pub accepted_at: DateTime<Utc>,
 }
 
 pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
-    let publisher = state
-        .publisher
-        .as_ref()
-        .expect("the lua-mq strategy runs with a publisher");
     super::lua::reserve(state, purchase).await?;
     let pending = orders::pending_key(purchase.order_id);
     let event = OrderPlaced {
@@ -43,29 +55,56 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         item_id: purchase.item_id,
         user_id: purchase.user_id.clone(),
         count: purchase.count,
+        accepted_at: purchase.accepted_at,
     };
-    let published = async {
+    let handed_off = async {
         state
             .redis
             .clone()
             .set_ex::<_, _, ()>(&pending, &purchase.user_id, 24 * 3600)
             .await
             .map_err(ApiError::from)?;
-        publisher
-            .publish_with_id(
-                ORDERS_EXCHANGE,
-                ORDER_PLACED_ROUTE,
-                &event,
-                &purchase.order_id.to_string(),
-            )
-            .await
-            .map_err(|error| ApiError::unavailable("the order queue", error))
+        hand_off(state, &event).await
     }
     .await;
-    if let Err(error) = published {
+    if let Err(error) = handed_off {
         super::lua::give_back(state, purchase).await;
         let _: Result<(), _> = state.redis.clone().del(&pending).await;
         return Err(error);
     }
-    Ok(OrderStatus::Pending)
+    Ok(OrderStatus::Accepted)
+}
+
+/// Publishes `event`, or, when the broker is down or slow, enqueues it in
+/// the outbox for the relay.
+async fn hand_off(state: &AppState, event: &OrderPlaced) -> Result<(), ApiError> {
+    let publisher = state
+        .publisher
+        .as_ref()
+        .expect("the lua-mq strategy runs with a publisher");
+    let id = event.order_id.to_string();
+    let broker_up = state.broker.as_ref().is_some_and(|b| b.is_connected());
+    if broker_up {
+        let publish = publisher.publish_with_id(ORDERS_EXCHANGE, ORDER_PLACED_ROUTE, event, &id);
+        match tokio::time::timeout(PUBLISH_DEADLINE, publish).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, order = %id, "publish failed; using the outbox")
+            }
+            Err(_) => tracing::warn!(order = %id, "no confirm in time; using the outbox"),
+        }
+    }
+    let mut conn = state.pool.acquire().await?;
+    state
+        .payment()
+        .outbox()
+        .enqueue_with_id(
+            &mut conn,
+            event.order_id,
+            ORDERS_EXCHANGE,
+            ORDER_PLACED_ROUTE,
+            event,
+        )
+        .await
+        .map_err(|error| ApiError::unavailable("the order queue and its outbox", error))
 }

@@ -10,6 +10,17 @@ use crate::strategy::Strategy;
 use crate::strategy::row::{RowLock, read_check_write};
 
 pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
-    let mut conn = state.pool.acquire().await?;
-    read_check_write(&mut conn, purchase, RowLock::None, Strategy::None).await
+    // A transaction only so the order and its expiry commit together: the
+    // stock read takes no lock, so buyers still race on it.
+    let mut tx = state.pool.begin().await?;
+    let status = read_check_write(
+        &mut tx,
+        purchase,
+        RowLock::None,
+        Strategy::None,
+        state.payment(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(status)
 }

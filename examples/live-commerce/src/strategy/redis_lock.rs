@@ -66,7 +66,14 @@ async fn decrement(
             redlock::Error::Fenced { .. } => lease_lost(),
             other => ApiError::unavailable("the database", other),
         })?;
-    let status = read_check_write(&mut tx, purchase, RowLock::None, Strategy::RedisLock).await?;
+    let status = read_check_write(
+        &mut tx,
+        purchase,
+        RowLock::None,
+        Strategy::RedisLock,
+        state.payment(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(status)
 }

@@ -4,7 +4,7 @@
 use sqlx::PgConnection;
 
 use crate::api::ApiError;
-use crate::orders::{self, OrderStatus, Purchase};
+use crate::orders::{self, OrderStatus, PaymentTerms, Purchase};
 use crate::strategy::Strategy;
 
 /// Whether the read takes the row lock.
@@ -17,13 +17,14 @@ pub(super) enum RowLock {
 }
 
 /// Reads the stock, refuses if it cannot cover the purchase, writes the
-/// difference and records the order, all on `conn` (a transaction, or a
-/// plain connection where each statement commits on its own).
+/// difference and records the order with its expiry, all on `conn` (a
+/// transaction).
 pub(super) async fn read_check_write(
     conn: &mut PgConnection,
     purchase: &Purchase,
     lock: RowLock,
     strategy: Strategy,
+    terms: &PaymentTerms,
 ) -> Result<OrderStatus, ApiError> {
     let read = match lock {
         RowLock::None => "SELECT stock FROM items WHERE id = $1",
@@ -36,11 +37,20 @@ pub(super) async fn read_check_write(
     if stock < purchase.count {
         return Err(orders::insufficient(stock.into(), purchase.count));
     }
-    sqlx::query("UPDATE items SET stock = $2 WHERE id = $1")
+    // `none` writes the value it read (so a concurrent sale is overwritten:
+    // the race it exists to show); the guarded strategies write the
+    // difference, so an expiry's concurrent give-back is never overwritten.
+    let write = if strategy == Strategy::None {
+        "UPDATE items SET stock = $2 WHERE id = $1"
+    } else {
+        "UPDATE items SET stock = stock - $3 WHERE id = $1"
+    };
+    sqlx::query(write)
         .bind(purchase.item_id)
         .bind(stock - purchase.count)
+        .bind(purchase.count)
         .execute(&mut *conn)
         .await?;
-    orders::insert_order(&mut *conn, purchase, OrderStatus::Confirmed, strategy).await?;
-    Ok(OrderStatus::Confirmed)
+    orders::insert_order(&mut *conn, purchase, strategy, terms).await?;
+    Ok(OrderStatus::PendingPayment)
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod shop;
+
 use std::time::Duration;
 
 use live_commerce::auth::password::HashCost;
@@ -89,19 +91,28 @@ pub async fn spawn_serve(services: &Services, args: &[&str]) -> Instance {
     Instance { process, url }
 }
 
-/// Starts `role` in this process on a free port, with few database
-/// connections (tests share the machine).
-pub async fn start_role(services: &Services, role: Role, strategy: Strategy) -> Running {
-    let settings = Settings {
+/// The settings of a test's `role`: few database connections (tests share
+/// the machine) and the cheapest password hashes.
+pub fn settings(role: Role, strategy: Strategy) -> Settings {
+    Settings {
         role,
         strategy,
         db_connections: 4,
         password_cost: HashCost::Minimal,
         ..Settings::default()
-    };
-    server::start(&services.config(), &settings, ([127, 0, 0, 1], 0).into())
+    }
+}
+
+/// Starts `role` in this process on a free port, with [`settings`].
+pub async fn start_role(services: &Services, role: Role, strategy: Strategy) -> Running {
+    start_with(services, &settings(role, strategy)).await
+}
+
+/// Starts `settings.role` in this process on a free port.
+pub async fn start_with(services: &Services, settings: &Settings) -> Running {
+    server::start(&services.config(), settings, ([127, 0, 0, 1], 0).into())
         .await
-        .unwrap_or_else(|error| panic!("starting {}: {error:#}", role.name()))
+        .unwrap_or_else(|error| panic!("starting {}: {error:#}", settings.role.name()))
 }
 
 /// The base URL (`http://addr`) of an in-process role that serves HTTP.
