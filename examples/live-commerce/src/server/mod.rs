@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_aside::Cache;
+use mq_reliable::StatsHandle;
 use mq_reliable::amqp::Broker;
 use mq_reliable::inbox::PgInbox;
 use mq_reliable::outbox::{Outbox, Relay};
@@ -167,6 +168,7 @@ pub struct Running {
     workers: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     relays: Vec<tokio::task::JoinHandle<()>>,
     stop: Vec<mq_reliable::amqp::ShutdownHandle>,
+    consumers: Vec<(&'static str, StatsHandle)>,
 }
 
 impl Running {
@@ -184,6 +186,15 @@ impl Running {
     /// For the gateway, which has none.
     pub fn redis(&self) -> &redis::aio::ConnectionManager {
         self.redis.as_ref().expect("this role has no Redis")
+    }
+
+    /// The counters of the consumer named `name` (`orders`, `expiries`),
+    /// for the roles that run it.
+    pub fn consumer_stats(&self, name: &str) -> Option<StatsHandle> {
+        self.consumers
+            .iter()
+            .find(|(consumer, _)| *consumer == name)
+            .map(|(_, stats)| stats.clone())
     }
 
     /// The shared session store, for the roles that read sessions.
@@ -255,6 +266,7 @@ pub async fn start(
         workers: Vec::new(),
         relays: Vec::new(),
         stop: Vec::new(),
+        consumers: Vec::new(),
     };
     // The worker's consumer first: its counters go on this process's /metrics.
     let consumers = match (&broker, role.runs_worker()) {
@@ -269,6 +281,10 @@ pub async fn start(
         .transpose()?;
     let mut observe = Observability::new(role.name());
     if let Some((orders, expiries)) = &consumers {
+        running.consumers = vec![
+            ("orders", orders.stats_handle()),
+            ("expiries", expiries.stats_handle()),
+        ];
         observe = observe
             .stats(StatsSource::consumer("orders", orders.stats_handle()))
             .stats(StatsSource::consumer("expiries", expiries.stats_handle()));
@@ -337,6 +353,7 @@ async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Resul
         workers: Vec::new(),
         relays: Vec::new(),
         stop: Vec::new(),
+        consumers: Vec::new(),
     };
     serve_http(&mut running, routes::router(parts), settings, listen).await?;
     Ok(running)
