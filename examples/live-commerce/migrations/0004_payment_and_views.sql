@@ -13,7 +13,9 @@ ALTER TABLE orders
     -- The Idempotency-Key of the payment that confirmed it: the same key
     -- again is the same payment, another key a second one (refused).
     ADD COLUMN payment_key TEXT CHECK (length(payment_key) BETWEEN 1 AND 128),
-    ADD COLUMN expired_at  TIMESTAMPTZ;
+    ADD COLUMN expired_at  TIMESTAMPTZ,
+    -- The item's price when the order was placed, as the catalog said.
+    ADD COLUMN unit_price  BIGINT CHECK (unit_price >= 0);
 
 CREATE INDEX orders_by_user ON orders (user_id, created_at DESC);
 

@@ -13,12 +13,11 @@
 //! dead-letter queue only once the broker confirmed its copy.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use mq_reliable::amqp::{Broker, DeadLetter};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 
 use crate::api::{self, ApiError};
 use crate::auth::session::Admin;
@@ -32,12 +31,6 @@ pub const QUEUES: [&str; 2] = [worker::DEAD_LETTER_QUEUE, expiry::DEAD_LETTER_QU
 pub const MAX_LIMIT: usize = 200;
 /// The longest id accepted (message ids are UUIDs; 128 leaves room).
 const MAX_ID_LENGTH: usize = 128;
-
-impl FromRef<AppState> for PgPool {
-    fn from_ref(state: &AppState) -> PgPool {
-        state.pool.clone()
-    }
-}
 
 /// A dead letter as the admin API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

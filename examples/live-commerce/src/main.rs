@@ -70,6 +70,14 @@ enum Command {
         /// on sale (`10m`, `90s`, `1h 30m`).
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         payment_window: Duration,
+        /// The catalog service an order role reads items from over HTTP
+        /// (`http://127.0.0.1:8082`); without it, the order role reads the
+        /// database itself.
+        #[arg(long)]
+        catalog_url: Option<String>,
+        /// How long a cached item stays fresh (`5m`, `1s`).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        item_cache_ttl: Duration,
     },
     /// Runs the flash-sale experiment over real HTTP and writes the report.
     FlashSale {
@@ -140,6 +148,8 @@ async fn main() -> ExitCode {
             worker_delay_ms,
             lock_lease_ms,
             payment_window,
+            catalog_url,
+            item_cache_ttl,
         } => {
             let mut gateway_upstreams = Upstreams::default();
             for setting in &upstreams {
@@ -163,6 +173,8 @@ async fn main() -> ExitCode {
                 worker_delay: Duration::from_millis(worker_delay_ms),
                 lock_lease: Duration::from_millis(lock_lease_ms),
                 payment_window,
+                catalog_url,
+                item_cache_ttl,
                 upstreams: gateway_upstreams,
                 tls: if edge { tls } else { None },
                 ..Settings::default()

@@ -81,6 +81,7 @@ impl Worker {
             user_id: placed.user_id.clone(),
             count: placed.count,
             accepted_at: placed.accepted_at,
+            unit_price: placed.unit_price,
         };
         let taken =
             sqlx::query("UPDATE items SET stock = stock - $2 WHERE id = $1 AND stock >= $2")

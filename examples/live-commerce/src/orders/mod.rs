@@ -130,6 +130,8 @@ pub struct OrderView {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was paid.
     pub paid_at: Option<DateTime<Utc>>,
+    /// The item's price when it was placed.
+    pub unit_price: Option<i64>,
 }
 
 impl OrderView {
@@ -149,12 +151,14 @@ impl OrderView {
             created_at: Some(row.get("created_at")),
             expires_at,
             paid_at: row.get("paid_at"),
+            unit_price: row.get("unit_price"),
         }
     }
 }
 
 /// The columns [`OrderView::from_row`] reads.
-const ORDER_COLUMNS: &str = "id, item_id, count, status, strategy, created_at, expires_at, paid_at";
+const ORDER_COLUMNS: &str =
+    "id, item_id, count, status, strategy, created_at, expires_at, paid_at, unit_price";
 
 /// One validated purchase, handed to a strategy.
 #[derive(Debug, Clone)]
@@ -169,6 +173,8 @@ pub struct Purchase {
     pub count: i32,
     /// When the order service accepted it (the payment window starts here).
     pub accepted_at: DateTime<Utc>,
+    /// The item's price then.
+    pub unit_price: i64,
 }
 
 /// Records an order `PENDING_PAYMENT` on `conn` (the transaction that took
@@ -211,8 +217,9 @@ async fn insert_row(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO orders (id, item_id, user_id, count, status, strategy, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO orders \
+         (id, item_id, user_id, count, status, strategy, created_at, expires_at, unit_price) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
     )
     .bind(purchase.order_id)
     .bind(purchase.item_id)
@@ -222,6 +229,7 @@ async fn insert_row(
     .bind(strategy.name())
     .bind(purchase.accepted_at)
     .bind(expires_at)
+    .bind(purchase.unit_price)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -277,6 +285,7 @@ pub async fn place_order(
         user_id,
         count: body.count,
         accepted_at: now,
+        unit_price: item.price,
     };
     let status = state.strategy.place(&state, &purchase).await?;
     Ok(api::Ok(
@@ -343,6 +352,7 @@ pub async fn get_order(
             created_at: None,
             expires_at: None,
             paid_at: None,
+            unit_price: None,
         }));
     }
     Err(not_found(order_id))

@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_aside::Cache;
 use mq_reliable::StatsHandle;
 use mq_reliable::amqp::Broker;
 use mq_reliable::inbox::PgInbox;
@@ -29,7 +28,7 @@ use sqlx::PgPool;
 use crate::auth::login_limit::{LoginLimiter, LoginLimits};
 use crate::auth::password::{HashCost, Passwords};
 use crate::auth::routes::AuthState;
-use crate::catalog::Item;
+use crate::catalog::client::CatalogClient;
 use crate::config::Config;
 use crate::gateway::tls::{Tls, TlsSource};
 use crate::gateway::{Gateway, Upstreams};
@@ -133,6 +132,11 @@ pub struct Settings {
     pub password_cost: HashCost,
     /// How long a buyer has to pay an order (order, worker).
     pub payment_window: Duration,
+    /// The catalog service an order role reads items from over HTTP
+    /// (through its own cache); `None` reads the database directly.
+    pub catalog_url: Option<String>,
+    /// How long a cached item stays fresh.
+    pub item_cache_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -150,6 +154,8 @@ impl Default for Settings {
             password_hashers: std::thread::available_parallelism().map_or(2, usize::from),
             password_cost: HashCost::Standard,
             payment_window: DEFAULT_PAYMENT_WINDOW,
+            catalog_url: None,
+            item_cache_ttl: crate::catalog::DEFAULT_CACHE_TTL,
         }
     }
 }
@@ -276,7 +282,8 @@ pub async fn start(
         )),
         _ => None,
     };
-    let sessions = (role.serves_auth() || role.serves_orders())
+    // The catalog reads sessions for its admin writes.
+    let sessions = (role.serves_auth() || role.serves_catalog())
         .then(|| crate::auth::session::store(redis_client.clone()))
         .transpose()?;
     let mut observe = Observability::new(role.name());
@@ -383,6 +390,9 @@ fn observed(
         if let Some(items) = &app.items {
             observe = observe.stats(StatsSource::cache("item", items));
         }
+        if let Some(catalog) = &app.catalog {
+            observe = observe.stats(StatsSource::cache("catalog_item", catalog.cache()));
+        }
         if let Some(locks) = &app.locks {
             observe = observe.stats(StatsSource::locks(locks));
         }
@@ -460,15 +470,24 @@ async fn app_state(
         return Ok(None);
     }
     let orders = role.serves_orders();
-    let items = if settings.item_cache {
-        Some(
-            Cache::<i64, Item>::builder(redis_client.clone(), "item")
-                .ttl(Duration::from_secs(300))
-                .local(10_000, Duration::from_secs(5))
-                .negative_ttl(Duration::from_secs(5))
-                .build()
-                .await?,
-        )
+    let cache = |namespace| {
+        crate::catalog::cache_builder(redis_client.clone(), namespace, settings.item_cache_ttl)
+            .build()
+    };
+    let catalog = match (&settings.catalog_url, orders) {
+        (Some(url), true) => {
+            Some(CatalogClient::new(url, redis_client.clone(), settings.item_cache_ttl).await?)
+        }
+        _ => None,
+    };
+    // An order role reading the catalog over HTTP has no database cache.
+    let items = if settings.item_cache && catalog.is_none() {
+        Some(cache(crate::catalog::CACHE_NAMESPACE).await?)
+    } else {
+        None
+    };
+    let reader_view = if catalog.is_none() {
+        Some(cache(crate::catalog::client::READER_NAMESPACE).await?)
     } else {
         None
     };
@@ -494,6 +513,8 @@ async fn app_state(
         pool: pool.clone(),
         redis: redis.clone(),
         items,
+        reader_view,
+        catalog,
         strategy: settings.strategy,
         locks,
         publisher,

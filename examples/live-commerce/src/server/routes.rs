@@ -80,10 +80,22 @@ pub fn router(parts: Parts) -> Router {
 }
 
 fn catalog_and_orders(state: AppState, role: Role) -> Router {
-    let mut app = Router::new()
-        .route("/api/items", get(catalog::list_items))
-        .route("/api/items/{id}", get(catalog::get_item))
-        .route("/api/stock/{id}", get(catalog::get_stock));
+    let mut app = Router::new().route("/api/stock/{id}", get(catalog::get_stock));
+    if matches!(role, Role::Catalog | Role::All) {
+        app = app
+            .route(
+                "/api/items",
+                get(catalog::list_items).post(catalog::admin::create),
+            )
+            .route(
+                "/api/items/{id}",
+                get(catalog::get_item).put(catalog::admin::update),
+            );
+    } else {
+        app = app
+            .route("/api/items", get(catalog::list_items))
+            .route("/api/items/{id}", get(catalog::get_item));
+    }
     if role.serves_orders() {
         app = app
             .route(

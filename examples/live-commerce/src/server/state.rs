@@ -2,13 +2,22 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
 use cache_aside::Cache;
 use mq_reliable::amqp::{Broker, Publisher};
 use sqlx::PgPool;
 
 use crate::catalog::Item;
+use crate::catalog::client::CatalogClient;
 use crate::orders::PaymentTerms;
 use crate::strategy::Strategy;
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> PgPool {
+        state.pool.clone()
+    }
+}
 
 /// The catalog and order services' shared state.
 #[derive(Clone)]
@@ -19,6 +28,12 @@ pub struct AppState {
     pub redis: redis::aio::ConnectionManager,
     /// Item details through cache-aside, when enabled.
     pub items: Option<Cache<i64, Item>>,
+    /// The order service's cache of items read from the catalog (catalog
+    /// roles hold it to invalidate it on every edit; an order role reading
+    /// over HTTP holds it inside [`catalog`](Self::catalog)).
+    pub reader_view: Option<Cache<i64, Item>>,
+    /// The catalog service, when this order role reads items over HTTP.
+    pub catalog: Option<CatalogClient>,
     /// How orders take stock.
     pub strategy: Strategy,
     /// Locks for the `redis-lock` strategy.
@@ -32,6 +47,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Every cache holding copies of items, to invalidate on an edit.
+    pub fn item_caches(&self) -> impl Iterator<Item = &Cache<i64, Item>> {
+        self.items
+            .iter()
+            .chain(&self.reader_view)
+            .chain(self.catalog.iter().map(CatalogClient::cache))
+    }
+
     /// The payment terms.
     ///
     /// # Panics

@@ -45,6 +45,8 @@ pub struct OrderPlaced {
     pub count: i32,
     /// When the order service accepted it (the payment window starts here).
     pub accepted_at: DateTime<Utc>,
+    /// The item's price then.
+    pub unit_price: i64,
 }
 
 pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<OrderStatus, ApiError> {
@@ -56,6 +58,7 @@ pub(super) async fn place(state: &AppState, purchase: &Purchase) -> Result<Order
         user_id: purchase.user_id.clone(),
         count: purchase.count,
         accepted_at: purchase.accepted_at,
+        unit_price: purchase.unit_price,
     };
     let handed_off = async {
         state
