@@ -16,6 +16,8 @@
 //! | [`catalog`] | items (cache-aside) and stock |
 //! | [`orders`] | order entry, payment, expiry through a delayed message |
 //! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
+//! | [`ranking`] | most viewed items, most searched keywords, over sliding windows |
+//! | [`after_commit`] | work that runs only once a transaction committed |
 //! | [`strategy`] | the six ways of taking stock, one file each |
 //! | [`worker`] | persists `lua-mq` orders from RabbitMQ, exactly once |
 //! | [`server`] | state, routes per role, start-up |
@@ -25,6 +27,7 @@
 //! `KAFKA_BROKERS`, `DATABASE_URL`, `RABBITMQ_MANAGEMENT_URL`) with the
 //! defaults printed by `scripts/dev-services env`.
 
+pub mod after_commit;
 pub mod api;
 pub mod auth;
 pub mod catalog;
@@ -37,6 +40,7 @@ pub mod gateway;
 pub mod http;
 pub mod observe;
 pub mod orders;
+pub mod ranking;
 pub mod server;
 pub mod stock;
 pub mod strategy;

@@ -123,7 +123,7 @@ pub async fn find_item<'e>(db: impl PgExecutor<'e>, id: i64) -> Result<Option<It
 }
 
 /// An item from a row of `SELECT id, name, kind, price, start_at`.
-fn item_from_row(row: &PgRow) -> Item {
+pub(crate) fn item_from_row(row: &PgRow) -> Item {
     Item {
         id: row.get("id"),
         name: row.get("name"),

@@ -10,7 +10,7 @@
 //! | path | role |
 //! |---|---|
 //! | `/api/auth/…`, `/api/admin/users/…` | auth |
-//! | `/api/items…`, `/api/stock/…` | catalog |
+//! | `/api/items…`, `/api/stock/…`, `/api/search`, `/api/ranking/…` | catalog |
 //! | `/api/orders…`, `/api/admin/dead-letters…` | order |
 //!
 //! It holds no session and no connection to Redis or the database: the
@@ -157,6 +157,8 @@ impl Gateway {
             .route("/api/items", to(|g| &g.catalog))
             .route("/api/items/{*rest}", to(|g| &g.catalog))
             .route("/api/stock/{*rest}", to(|g| &g.catalog))
+            .route("/api/search", to(|g| &g.catalog))
+            .route("/api/ranking/{*rest}", to(|g| &g.catalog))
             .route("/api/orders", to(|g| &g.order))
             .route("/api/orders/{*rest}", to(|g| &g.order))
             .with_state(self.clone())

@@ -21,7 +21,7 @@ use crate::gateway::Gateway;
 use crate::http::edge::Edge;
 use crate::observe::Observability;
 use crate::server::{AppState, Role};
-use crate::{catalog, dead_letters, orders};
+use crate::{catalog, dead_letters, orders, ranking};
 
 /// What a role's router is made of.
 pub struct Parts {
@@ -90,7 +90,11 @@ fn catalog_and_orders(state: AppState, role: Role) -> Router {
             .route(
                 "/api/items/{id}",
                 get(catalog::get_item).put(catalog::admin::update),
-            );
+            )
+            .route("/api/items/{id}/views", post(ranking::views::view_item))
+            .route("/api/search", get(ranking::search::search))
+            .route("/api/ranking/items", get(ranking::api::items))
+            .route("/api/ranking/keywords", get(ranking::api::keywords));
     } else {
         app = app
             .route("/api/items", get(catalog::list_items))
