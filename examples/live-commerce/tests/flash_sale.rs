@@ -9,7 +9,13 @@ use live_commerce::flash_sale::{self, FlashSaleOptions, Quantities, StrategyResu
 use live_commerce::strategy::Strategy;
 use support::Services;
 
+/// One sale at a time in this process: the services' metrics go to one
+/// process-wide registry, so two gateways selling at once would count each
+/// other's orders. (Under nextest each test is its own process anyway.)
+static ONE_SALE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn run(strategy: Strategy, buyers: usize, stock: i32, quantities: &str) -> StrategyResult {
+    let _turn = ONE_SALE_AT_A_TIME.lock().await;
     let services = Services::start().await;
     let options = FlashSaleOptions {
         buyers,

@@ -13,18 +13,19 @@ use tokio_util::sync::CancellationToken;
 use super::Outbox;
 use crate::error::{Error, Result};
 
-/// Where a relay publishes: RabbitMQ through a confirmed
-/// [`Publisher`](crate::amqp::Publisher) (destination = exchange, key =
-/// routing key) or Kafka through an idempotent
-/// [`Producer`](crate::kafka::Producer) (destination = topic, key = record
-/// key). Build it with `.into()` from either.
+/// Where a relay publishes: RabbitMQ (destination = exchange, key = routing
+/// key) or Kafka (destination = topic, key = record key), whichever of the
+/// `amqp` and `kafka` features are on. Build it with `.into()` from a
+/// publisher or a producer.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Target {
-    /// RabbitMQ, each publish confirmed and `mandatory`.
+    /// RabbitMQ through a [`Publisher`](crate::amqp::Publisher), each
+    /// publish confirmed and `mandatory`.
     #[cfg(feature = "amqp")]
     RabbitMq(crate::amqp::Publisher),
-    /// Kafka, idempotent with `acks=all`.
+    /// Kafka through a [`Producer`](crate::kafka::Producer), idempotent with
+    /// `acks=all`.
     #[cfg(feature = "kafka")]
     Kafka(crate::kafka::Producer),
 }
