@@ -38,7 +38,10 @@
 //!   bounded by `concurrency`, retries through TTL queues (no plugin), then a
 //!   dead-letter queue with an [`Envelope`] saying why; reconnects and
 //!   restores its setup; graceful shutdown.
-//! - **[`amqp::DeadLetters`]**: list and replay dead letters.
+//! - **[`amqp::DeadLetters`]**: count, list, replay (all, by filter, or one
+//!   letter back to the queue that failed it) and discard dead letters.
+//! - **[`amqp::DelayRoute`]**: delayed delivery through a per-delay TTL
+//!   queue ([`amqp::Broker::delay_route`], [`amqp::Publisher::publish_delayed`]).
 //! - **[`inbox`]**: make redeliveries harmless — record the message id in the
 //!   same PostgreSQL transaction as the effect, or claim it in Redis.
 //!

@@ -56,12 +56,14 @@ pub enum Role {
     Gateway,
     /// `/api/auth/…`: accounts, login, logout.
     Auth,
-    /// `GET /api/items…`, `GET /api/stock/{id}`.
+    /// `/api/items…` (reads; admin writes), `/api/stock/{id}`, views,
+    /// search and rankings.
     Catalog,
-    /// `POST /api/orders`, `GET /api/orders/{id}` (and the catalog reads it needs).
+    /// `/api/orders…`: entry, payment, the buyer's list; the dead-letter
+    /// admin (and the catalog reads it needs).
     Order,
-    /// Consumes `OrderPlaced` and persists orders (HTTP: health and
-    /// metrics only).
+    /// Persists `lua-mq` orders and expires unpaid ones, from RabbitMQ
+    /// (HTTP: health and metrics only).
     Worker,
     /// Everything in one process (the gateway's edge duties included).
     All,
