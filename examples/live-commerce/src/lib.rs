@@ -22,6 +22,7 @@
 //! | [`worker`] | persists `lua-mq` orders from RabbitMQ, exactly once |
 //! | [`server`] | state, routes per role, start-up |
 //! | [`flash_sale`] | the load tool and its report |
+//! | [`experiments`] | the original projects' experiments, one command each |
 //!
 //! Configuration comes from the environment (`REDIS_URL`, `AMQP_URL`,
 //! `KAFKA_BROKERS`, `DATABASE_URL`, `RABBITMQ_MANAGEMENT_URL`) with the
@@ -35,6 +36,7 @@ pub mod config;
 pub mod db;
 pub mod dead_letters;
 pub mod doctor;
+pub mod experiments;
 pub mod flash_sale;
 pub mod gateway;
 pub mod http;

@@ -98,6 +98,11 @@ enum Command {
         #[arg(long, default_value = "docs")]
         out: std::path::PathBuf,
     },
+    /// Runs one of the original projects' experiments and prints its outcome.
+    Experiment {
+        #[command(subcommand)]
+        experiment: live_commerce::experiments::Experiment,
+    },
     /// Checks every backing service: reachable, version, round-trip time.
     /// Exits 1 and names the services that are down.
     Doctor,
@@ -181,6 +186,7 @@ async fn main() -> ExitCode {
             };
             serve(&config, &settings, listen).await
         }
+        Command::Experiment { experiment } => experiment.run(&config).await,
         Command::Users {
             action: UsersAction::GrantAdmin { email },
         } => grant_admin(&config, &email).await,
