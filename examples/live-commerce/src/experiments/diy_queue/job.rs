@@ -1,0 +1,28 @@
+//! What a job is in this experiment: an id (`"0"` … `"9999"`) and a
+//! moment of work during which a consumer holds it.
+//!
+//! The work is a sleep of `hold` (default 1 ms), bracketed by the two
+//! [`Ledger`] records. Holding each job for a moment is what makes a kill
+//! land mid-job: with 8 consumers each spending ~95 % of their time inside
+//! [`process`], a `kill -9` at any instant finds jobs in their hands.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use super::ledger::Ledger;
+
+/// Does `job`: records its start, holds it for `hold`, records its
+/// completion. The caller acknowledges it (if its queue can) afterwards.
+pub async fn process(
+    ledger: &Ledger,
+    conn: &mut MultiplexedConnection,
+    job: &str,
+    hold: Duration,
+) -> redis::RedisResult<()> {
+    ledger.started(conn, job).await?;
+    if !hold.is_zero() {
+        tokio::time::sleep(hold).await;
+    }
+    ledger.completed(conn, job).await
+}
