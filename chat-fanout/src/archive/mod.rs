@@ -24,7 +24,9 @@
 //!    and inserts skip rows that exist, so a redelivered batch, or a message
 //!    a restarted relay produced twice, changes nothing. Kafka offsets are
 //!    committed only after the rows are, so a crash replays rather than
-//!    skips.
+//!    skips. [`PgArchive::read`] pages through a room's archive by offset:
+//!    the fallback a [`Recovery::Incomplete`](crate::Recovery::Incomplete)
+//!    points to when Redis has trimmed what a client missed.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), chat_fanout::Error> {
@@ -73,5 +75,5 @@ mod postgres;
 mod relay;
 
 pub use kafka::KafkaArchive;
-pub use postgres::{ArchivedMessage, PgArchive};
+pub use postgres::{ArchivePage, ArchivedMessage, PgArchive};
 pub use relay::{ArchiveGap, ArchiveRelay, ArchiveRelayBuilder, RelayStats};

@@ -38,6 +38,25 @@ impl ArchivedMessage {
     }
 }
 
+/// One page of a room's archive ([`PgArchive::read`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArchivePage {
+    /// Archived messages in offset order. Offsets are consecutive unless a
+    /// message was never archived (an [`ArchiveGap`](super::ArchiveGap)
+    /// was reported for it) or has not been archived yet.
+    pub messages: Vec<ArchivedMessage>,
+    /// More archived messages of the epoch follow this page.
+    pub more: bool,
+}
+
+impl ArchivePage {
+    /// The offset to read after for the next page (the page's last offset,
+    /// or `after` itself when the page is empty).
+    pub fn next(&self, after: u64) -> u64 {
+        self.messages.last().map_or(after, |m| m.offset)
+    }
+}
+
 /// Writes the archive topic into a PostgreSQL table, idempotently (see the
 /// [module docs](crate::archive)).
 ///
@@ -141,6 +160,55 @@ impl PgArchive {
             .await
             .map_err(Self::db)?;
         Ok(done.rows_affected())
+    }
+
+    /// Reads one page of room `room`'s archive: the messages of `epoch`
+    /// after offset `after`, in offset order, at most `limit` of them (see
+    /// [`ArchivePage`]). This is where a client goes when
+    /// [`Recovery::Incomplete`](crate::Recovery::Incomplete) says Redis no
+    /// longer holds what it missed; [`WsBridge::archive`](crate::ws::WsBridge)
+    /// does it for WebSocket clients.
+    ///
+    /// The page is read with the primary key's index (`room, epoch, offset`),
+    /// so its cost does not grow with the archive's size. The archive lags
+    /// the room by the relay's and the archiver's delay: a page may end
+    /// before the offset a caller needs; [`ArchivePage::next`] says where to
+    /// read on.
+    pub async fn read(
+        &self,
+        room: &str,
+        epoch: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<ArchivePage> {
+        let sql = format!(
+            r#"SELECT "offset", payload::text FROM {}
+               WHERE room = $1 AND epoch = $2 AND "offset" > $3
+               ORDER BY "offset" LIMIT $4"#,
+            self.table
+        );
+        let limit = limit.clamp(1, 10_000);
+        // The table name is checked to be a plain identifier.
+        let rows: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(room)
+            .bind(epoch)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Self::db)?;
+        let more = rows.len() > limit;
+        let messages = rows
+            .into_iter()
+            .take(limit)
+            .map(|(offset, payload)| ArchivedMessage {
+                room: room.to_string(),
+                epoch: epoch.to_string(),
+                offset: offset as u64,
+                payload,
+            })
+            .collect();
+        Ok(ArchivePage { messages, more })
     }
 
     /// Consumes `topic` with `config` (which must set `bootstrap.servers`

@@ -1,19 +1,28 @@
 //! WebSocket adapter for axum (feature `axum`).
 //!
 //! [`WsBridge::router`] serves `GET <path>?room=<room>[&offset=<n>&epoch=<e>]`
-//! and bridges the socket to a subscription of the room:
+//! ([`WsBridge::accept`] serves any route an application chooses, e.g. one
+//! with the room in its path) and bridges the socket to a subscription of
+//! the room:
 //!
-//! 1. **Auth.** The hook given to [`WsBridge::new`] sees the request headers
-//!    (the session cookie) and the room, and answers with the user's
+//! 1. **Handshake checks**, secure by default: the page's `Origin` must be
+//!    this host ([`origin`]: cross-site WebSocket hijacking is refused with
+//!    `403`); then the hook given to [`WsBridge::new`] sees the request
+//!    headers (the session cookie) and the room, and answers with the user's
 //!    [`Identity`] or an HTTP status that refuses the upgrade.
 //! 2. **Resume.** The hub subscribes first, then, if the client sent the
 //!    last `(offset, epoch)` it saw, the missed messages are sent from
-//!    history page by page (any number of pages), then the live feed follows
-//!    without duplicates. If history no longer reaches back, the client is
-//!    told (`incomplete`) and gets what history still holds.
+//!    history page by page (any number of pages), and past history from the
+//!    archive when one is set ([`WsBridge::archive`], module [`resume`]),
+//!    then the live feed follows without duplicates. Only what neither holds
+//!    is reported (`incomplete`).
 //! 3. **Live.** Each message goes out as a text frame; each text frame from
 //!    the client is published to the room (as `{"from": user, "body": …}`
-//!    unless [`WsBridge::inbound`] says otherwise).
+//!    unless [`WsBridge::inbound`] says otherwise) when the user may publish
+//!    there ([`WsBridge::can_publish`]) and is within their rate
+//!    ([`rate`]); otherwise the client gets an `error` frame. Frames larger
+//!    than [`WsBridge::max_message_size`] (16 KiB by default) end the
+//!    socket.
 //! 4. **Keepalive.** The server pings every `ping_interval`; a client silent
 //!    for longer than `ping_interval + pong_timeout` is dropped.
 //! 5. **Revocation.** Given a stream of [`Revoked`] events (for instance
@@ -29,6 +38,7 @@
 //! | `{"type":"message","offset":42,"epoch":"…","payload":…}` | each message, in offset order |
 //! | `{"type":"incomplete","from":17,"epoch":"…"}` | history lost messages before offset `from` (read them from the archive) |
 //! | `{"type":"live","offset":42,"epoch":"…"}` | caught up: what follows is live |
+//! | `{"type":"error","code":"rate_limited","message":"…"}` | a frame was not published: `rate_limited`, `forbidden` (the room's policy) or `bad_message` (not JSON) |
 //!
 //! Close codes: 4001 session revoked, 4002 slow consumer (resume from the
 //! last offset received), 4003 history lost (resume after the archive),
@@ -79,81 +89,40 @@
 //! # }
 //! ```
 
+mod frames;
+mod identity;
+pub mod origin;
+pub mod rate;
+pub mod resume;
+mod socket;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, Stream, StreamExt};
-use serde::{Deserialize, Serialize};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::envelope::Position;
 use crate::hub::Hub;
-use crate::policy::{CloseReason, SlowConsumer, SubscribeOptions};
-use crate::recovery::Recovery;
 
-/// Close code: the session was revoked.
-pub const CLOSE_REVOKED: u16 = 4001;
-/// Close code: the client read too slowly; resume from the last offset.
-pub const CLOSE_SLOW_CONSUMER: u16 = 4002;
-/// Close code: history lost messages the client has not seen.
-pub const CLOSE_HISTORY_LOST: u16 = 4003;
-
-/// Who is on the other end of a socket (from the auth hook).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// The user.
-    pub user_id: String,
-    /// The session the socket was opened with, if sessions are tracked.
-    pub session_id: Option<String>,
-}
-
-/// A revocation: the sockets it matches are closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revoked {
-    /// These sessions of the user ended (a socket without a session id
-    /// matches any of the user's sessions).
-    Sessions {
-        /// The user.
-        user_id: String,
-        /// The sessions.
-        session_ids: Vec<String>,
-    },
-    /// Every socket of the user.
-    User(String),
-    /// Revocations may have been missed (the revocation subscription was
-    /// re-established): every socket is re-checked with the
-    /// [`verify`](WsBridge::verify) hook, if one is set.
-    Recheck,
-}
-
-impl Revoked {
-    fn matches(&self, identity: &Identity) -> bool {
-        match self {
-            Revoked::Recheck => false,
-            Revoked::User(user) => *user == identity.user_id,
-            Revoked::Sessions {
-                user_id,
-                session_ids,
-            } => {
-                *user_id == identity.user_id
-                    && identity
-                        .session_id
-                        .as_ref()
-                        .is_none_or(|session| session_ids.contains(session))
-            }
-        }
-    }
-}
+pub use frames::{CLOSE_HISTORY_LOST, CLOSE_REVOKED, CLOSE_SLOW_CONSUMER};
+pub use identity::{Identity, Revoked};
+pub use origin::Origins;
+pub use rate::RateLimit;
+pub use resume::ArchiveSource;
 
 type AuthFuture = Pin<Box<dyn Future<Output = Result<Identity, StatusCode>> + Send>>;
 type Auth = Arc<dyn Fn(HeaderMap, String) -> AuthFuture + Send + Sync>;
 type Inbound = Arc<dyn Fn(&Identity, &str, Value) -> Option<Value> + Send + Sync>;
+type CanPublish = Arc<dyn Fn(&Identity, &str) -> bool + Send + Sync>;
 type VerifyFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
 type Verify = Arc<dyn Fn(Identity) -> VerifyFuture + Send + Sync>;
 
@@ -163,8 +132,15 @@ pub struct WsBridge {
     hub: Hub,
     auth: Auth,
     inbound: Inbound,
+    can_publish: CanPublish,
     verify: Option<Verify>,
     revocations: broadcast::Sender<Revoked>,
+    origins: Origins,
+    rate: RateLimit,
+    limiter: rate::Limiter,
+    archive: Option<Arc<dyn ArchiveSource>>,
+    archive_wait: Duration,
+    max_message_size: usize,
     ping_interval: Duration,
     pong_timeout: Duration,
     buffer: usize,
@@ -173,12 +149,25 @@ pub struct WsBridge {
 impl std::fmt::Debug for WsBridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsBridge")
+            .field("origins", &self.origins)
+            .field("rate", &self.rate)
+            .field("max_message_size", &self.max_message_size)
             .field("ping_interval", &self.ping_interval)
             .finish_non_exhaustive()
     }
 }
 
-/// The query of the upgrade request.
+/// Where a reconnecting client resumes: after `offset` of `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Resume {
+    /// The last offset the client saw.
+    pub offset: u64,
+    /// Its epoch (empty when the client saw none).
+    #[serde(default)]
+    pub epoch: String,
+}
+
+/// The query of [`WsBridge::router`]'s upgrade request.
 #[derive(Debug, Deserialize)]
 struct Connect {
     room: String,
@@ -186,29 +175,14 @@ struct Connect {
     epoch: Option<String>,
 }
 
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Frame<'a> {
-    Message {
-        offset: u64,
-        epoch: &'a str,
-        payload: &'a Value,
-    },
-    Incomplete {
-        from: u64,
-        epoch: &'a str,
-    },
-    Live {
-        offset: u64,
-        epoch: &'a str,
-    },
-}
-
 impl WsBridge {
     /// A bridge whose sockets are authorized by `auth` (headers and room in,
-    /// identity or refusal out). Defaults: ping every 20 s, drop after 10 s
-    /// more of silence, a buffer of 1,024 messages per socket with
-    /// [`SlowConsumer::Disconnect`].
+    /// identity or refusal out). Defaults: same-host origins only, 16 KiB
+    /// frames, 5 messages a second per user (bursts of 20), every room
+    /// open to publish, ping every 20 s and drop after 10 s more of
+    /// silence, a buffer of 1,024 messages per socket with
+    /// [`SlowConsumer::Disconnect`](crate::SlowConsumer::Disconnect), no
+    /// archive.
     pub fn new<F, Fut>(hub: Hub, auth: F) -> Self
     where
         F: Fn(HeaderMap, String) -> Fut + Send + Sync + 'static,
@@ -220,8 +194,15 @@ impl WsBridge {
             inbound: Arc::new(|identity, _room, body| {
                 Some(serde_json::json!({ "from": identity.user_id, "body": body }))
             }),
+            can_publish: Arc::new(|_, _| true),
             verify: None,
             revocations: broadcast::channel(1024).0,
+            origins: Origins::default(),
+            rate: RateLimit::default(),
+            limiter: rate::Limiter::default(),
+            archive: None,
+            archive_wait: Duration::from_secs(5),
+            max_message_size: 16 * 1024,
             ping_interval: Duration::from_secs(20),
             pong_timeout: Duration::from_secs(10),
             buffer: 1024,
@@ -234,6 +215,17 @@ impl WsBridge {
         F: Fn(&Identity, &str, Value) -> Option<Value> + Send + Sync + 'static,
     {
         self.inbound = Arc::new(inbound);
+        self
+    }
+
+    /// Whether a user may publish to a room from a socket (read-only rooms,
+    /// such as a user's notification feed, answer `false`); a refused frame
+    /// gets an `error` frame with code `forbidden`. Defaults to every room.
+    pub fn can_publish<F>(mut self, policy: F) -> Self
+    where
+        F: Fn(&Identity, &str) -> bool + Send + Sync + 'static,
+    {
+        self.can_publish = Arc::new(policy);
         self
     }
 
@@ -264,6 +256,41 @@ impl WsBridge {
         self
     }
 
+    /// The pages allowed to open sockets. Defaults to [`Origins::SameHost`].
+    pub fn origins(mut self, origins: Origins) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// How many messages each user may publish. Defaults to 5 a second,
+    /// bursts of 20.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate = limit;
+        self
+    }
+
+    /// The largest frame a client may send, in bytes; a larger one ends the
+    /// socket. Defaults to 16 KiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(128);
+        self
+    }
+
+    /// Where resuming clients read what Redis history no longer holds
+    /// (e.g. [`PgArchive`](crate::archive::PgArchive)). Defaults to none:
+    /// such clients get an `incomplete` frame.
+    pub fn archive(mut self, archive: impl ArchiveSource) -> Self {
+        self.archive = Some(Arc::new(archive));
+        self
+    }
+
+    /// How long a resume waits for the archive to catch up with offsets
+    /// Redis has already trimmed. Defaults to 5 s.
+    pub fn archive_wait(mut self, wait: Duration) -> Self {
+        self.archive_wait = wait;
+        self
+    }
+
     /// How often sockets are pinged, and how long past that a silent one
     /// is kept.
     pub fn keepalive(mut self, ping_interval: Duration, pong_timeout: Duration) -> Self {
@@ -278,11 +305,46 @@ impl WsBridge {
         self
     }
 
-    /// An axum router serving the upgrade at `path`.
+    /// An axum router serving the upgrade at `path`
+    /// (`?room=<room>[&offset=<n>&epoch=<e>]`).
     pub fn router<S: Clone + Send + Sync + 'static>(self, path: &str) -> axum::Router<S> {
         axum::Router::new()
             .route(path, axum::routing::get(upgrade))
             .with_state(self)
+    }
+
+    /// Checks a handshake for `room` and upgrades it: for applications that
+    /// mount sockets on their own routes (the room in the path, say).
+    pub async fn accept(
+        &self,
+        room: String,
+        resume: Option<Resume>,
+        headers: HeaderMap,
+        ws: WebSocketUpgrade,
+    ) -> Response {
+        if crate::keys::check_room(&room).is_err() {
+            return (StatusCode::BAD_REQUEST, "invalid room").into_response();
+        }
+        if !self.origins.allows(&headers) {
+            return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+        }
+        let identity = match (self.auth)(headers, room.clone()).await {
+            Ok(identity) => identity,
+            Err(status) => return status.into_response(),
+        };
+        let bridge = self.clone();
+        let revoked = bridge.revocations.subscribe();
+        let since = resume.map(|resume| Position {
+            offset: resume.offset,
+            epoch: resume.epoch,
+        });
+        ws.max_message_size(self.max_message_size)
+            .max_frame_size(self.max_message_size)
+            .on_upgrade(move |socket| async move {
+                let span = tracing::debug_span!("ws", %room, user = %identity.user_id);
+                let session = socket::Session::new(bridge, identity, room, revoked);
+                tracing::Instrument::instrument(session.serve(socket, since), span).await
+            })
     }
 }
 
@@ -292,204 +354,9 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if crate::keys::check_room(&connect.room).is_err() {
-        return (StatusCode::BAD_REQUEST, "invalid room").into_response();
-    }
-    let identity = match (bridge.auth)(headers, connect.room.clone()).await {
-        Ok(identity) => identity,
-        Err(status) => return status.into_response(),
-    };
-    let revoked = bridge.revocations.subscribe();
-    ws.on_upgrade(move |socket| async move {
-        let span = tracing::debug_span!("ws", room = %connect.room, user = %identity.user_id);
-        tracing::Instrument::instrument(serve(bridge, socket, identity, connect, revoked), span)
-            .await
-    })
-}
-
-fn close(code: u16, reason: impl Into<String>) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason.into()),
-    }))
-}
-
-fn text(frame: &Frame<'_>) -> Message {
-    Message::Text(Utf8Bytes::from(
-        serde_json::to_string(frame).expect("frames serialize"),
-    ))
-}
-
-async fn serve(
-    bridge: WsBridge,
-    socket: WebSocket,
-    identity: Identity,
-    connect: Connect,
-    mut revoked: broadcast::Receiver<Revoked>,
-) {
-    let (mut out, mut incoming) = socket.split();
-    let room = connect.room;
-    let hub = bridge.hub.clone();
-    let options = SubscribeOptions::new()
-        .policy(SlowConsumer::Disconnect)
-        .capacity(bridge.buffer);
-    let mut sub = match hub.subscribe_with::<Value>(&room, options).await {
-        Ok(sub) => sub,
-        Err(error) => {
-            tracing::warn!(%error, "cannot subscribe a socket");
-            let _ = out.send(close(1011, "unavailable")).await;
-            return;
-        }
-    };
-    let start = sub.start().clone();
-    // The last offset sent, in `epoch`.
-    let mut sent = start.offset;
-    let mut epoch = start.epoch.clone();
-    if let Some(since) = connect.offset {
-        let mut since = since;
-        let mut since_epoch = connect.epoch.unwrap_or_default();
-        loop {
-            match hub.recover::<Value>(&room, since, &since_epoch, 500).await {
-                Ok(Recovery::Page {
-                    messages,
-                    more,
-                    head,
-                }) => {
-                    for message in &messages {
-                        let frame = Frame::Message {
-                            offset: message.offset,
-                            epoch: &message.epoch,
-                            payload: &message.payload,
-                        };
-                        if out.send(text(&frame)).await.is_err() {
-                            return;
-                        }
-                    }
-                    since = messages.last().map_or(since, |m| m.offset);
-                    since_epoch = head.epoch;
-                    if !more {
-                        break;
-                    }
-                }
-                Ok(Recovery::Incomplete { from, epoch: now }) => {
-                    let frame = Frame::Incomplete { from, epoch: &now };
-                    if out.send(text(&frame)).await.is_err() {
-                        return;
-                    }
-                    if now.is_empty() {
-                        break;
-                    }
-                    since = from - 1;
-                    since_epoch = now;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot recover for a socket");
-                    let _ = out.send(close(1011, "unavailable")).await;
-                    return;
-                }
-            }
-        }
-        if since_epoch == epoch || epoch.is_empty() {
-            sent = sent.max(since);
-            epoch = since_epoch;
-        }
-    }
-    let live = Frame::Live {
-        offset: sent,
-        epoch: &epoch,
-    };
-    if out.send(text(&live)).await.is_err() {
-        return;
-    }
-
-    let silence_limit = bridge.ping_interval + bridge.pong_timeout;
-    let mut last_heard = tokio::time::Instant::now();
-    let mut revocations_open = true;
-    let mut pings = tokio::time::interval_at(
-        tokio::time::Instant::now() + bridge.ping_interval,
-        bridge.ping_interval,
-    );
-    loop {
-        tokio::select! {
-            envelope = sub.next() => {
-                let Some(envelope) = envelope else {
-                    let frame = match sub.close_reason() {
-                        Some(CloseReason::SlowConsumer { last_offset }) => close(
-                            CLOSE_SLOW_CONSUMER,
-                            format!("slow consumer: resume after offset {last_offset}"),
-                        ),
-                        Some(CloseReason::HistoryLost { missing_from, .. }) => close(
-                            CLOSE_HISTORY_LOST,
-                            format!("history lost from offset {missing_from}"),
-                        ),
-                        _ => close(1001, "going away"),
-                    };
-                    let _ = out.send(frame).await;
-                    return;
-                };
-                if envelope.epoch == epoch && envelope.offset <= sent {
-                    continue;
-                }
-                sent = envelope.offset;
-                epoch.clone_from(&envelope.epoch);
-                let frame = Frame::Message {
-                    offset: envelope.offset,
-                    epoch: &envelope.epoch,
-                    payload: &envelope.payload,
-                };
-                if out.send(text(&frame)).await.is_err() {
-                    return;
-                }
-            }
-            message = incoming.next() => {
-                let Some(Ok(message)) = message else { return };
-                last_heard = tokio::time::Instant::now();
-                match message {
-                    Message::Text(body) => {
-                        let Ok(body) = serde_json::from_str::<Value>(body.as_str()) else {
-                            continue;
-                        };
-                        if let Some(message) = (bridge.inbound)(&identity, &room, body)
-                            && let Err(error) = hub.publish(&room, &message).await
-                        {
-                            tracing::warn!(%error, "publishing a socket's message failed");
-                        }
-                    }
-                    Message::Close(_) => return,
-                    _ => {}
-                }
-            }
-            _ = pings.tick() => {
-                if last_heard.elapsed() > silence_limit {
-                    tracing::debug!("socket silent past its keepalive; closing");
-                    let _ = out.send(close(1001, "keepalive timeout")).await;
-                    return;
-                }
-                if out.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
-                }
-            }
-            event = revoked.recv(), if revocations_open => match event {
-                Ok(event) if event.matches(&identity) => {
-                    let _ = out.send(close(CLOSE_REVOKED, "session revoked")).await;
-                    return;
-                }
-                Ok(Revoked::Recheck) => {
-                    if let Some(verify) = &bridge.verify
-                        && !verify(identity.clone()).await
-                    {
-                        let _ = out.send(close(CLOSE_REVOKED, "session revoked")).await;
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // A revocation may have been missed: fail safe.
-                    let _ = out.send(close(CLOSE_REVOKED, "revocations missed")).await;
-                    return;
-                }
-                Err(broadcast::error::RecvError::Closed) => revocations_open = false,
-            },
-        }
-    }
+    let resume = connect.offset.map(|offset| Resume {
+        offset,
+        epoch: connect.epoch.unwrap_or_default(),
+    });
+    bridge.accept(connect.room, resume, headers, ws).await
 }
