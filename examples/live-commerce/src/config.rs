@@ -14,6 +14,9 @@ pub struct Config {
     pub kafka_brokers: String,
     /// `DATABASE_URL`.
     pub database_url: String,
+    /// `SMTP_URL`: where welcome mails go (`smtp://host:port`, see
+    /// [`mail::smtp`](crate::mail::smtp) for TLS).
+    pub smtp_url: String,
 }
 
 impl Config {
@@ -31,6 +34,7 @@ impl Config {
                 "DATABASE_URL",
                 "postgres://postgres:postgres@127.0.0.1:5432/postgres",
             ),
+            smtp_url: var("SMTP_URL", "smtp://127.0.0.1:2525"),
         }
     }
 }

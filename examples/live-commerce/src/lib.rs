@@ -17,6 +17,7 @@
 //! | [`orders`] | order entry, payment, expiry through a delayed message |
 //! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
 //! | [`ranking`] | most viewed items, most searched keywords, over sliding windows |
+//! | [`mail`] | the welcome mail: off, in process (`@Async`) or through RabbitMQ |
 //! | [`after_commit`] | work that runs only once a transaction committed |
 //! | [`strategy`] | the six ways of taking stock, one file each |
 //! | [`worker`] | persists `lua-mq` orders from RabbitMQ, exactly once |
@@ -25,7 +26,7 @@
 //! | [`experiments`] | the original projects' experiments, one command each |
 //!
 //! Configuration comes from the environment (`REDIS_URL`, `AMQP_URL`,
-//! `KAFKA_BROKERS`, `DATABASE_URL`, `RABBITMQ_MANAGEMENT_URL`) with the
+//! `KAFKA_BROKERS`, `DATABASE_URL`, `RABBITMQ_MANAGEMENT_URL`, `SMTP_URL`) with the
 //! defaults printed by `scripts/dev-services env`.
 
 pub mod after_commit;
@@ -40,6 +41,7 @@ pub mod experiments;
 pub mod flash_sale;
 pub mod gateway;
 pub mod http;
+pub mod mail;
 pub mod observe;
 pub mod orders;
 pub mod ranking;

@@ -78,6 +78,14 @@ enum Command {
         /// How long a cached item stays fresh (`5m`, `1s`).
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         item_cache_ttl: Duration,
+        /// How a sign-up's welcome mail is sent (auth, all): `off`, a
+        /// spawned task (`in-process`), or RabbitMQ with the mail worker
+        /// beside the auth service (`mq`); mails go to `SMTP_URL`.
+        #[arg(long, value_enum, default_value = "off")]
+        welcome_mail: live_commerce::mail::Mode,
+        /// How long composing a welcome mail takes (`3s`, `200ms`).
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        welcome_mail_delay: Duration,
     },
     /// Runs the flash-sale experiment over real HTTP and writes the report.
     FlashSale {
@@ -155,6 +163,8 @@ async fn main() -> ExitCode {
             payment_window,
             catalog_url,
             item_cache_ttl,
+            welcome_mail,
+            welcome_mail_delay,
         } => {
             let mut gateway_upstreams = Upstreams::default();
             for setting in &upstreams {
@@ -180,6 +190,8 @@ async fn main() -> ExitCode {
                 payment_window,
                 catalog_url,
                 item_cache_ttl,
+                welcome_mail,
+                welcome_mail_delay,
                 upstreams: gateway_upstreams,
                 tls: if edge { tls } else { None },
                 ..Settings::default()

@@ -2,7 +2,7 @@
 //! grant the admin role.
 
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::{PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
 use crate::api::ApiError;
@@ -42,9 +42,10 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
     Ok(email)
 }
 
-/// Creates an account; `None` when the email is taken.
+/// Creates an account (on a pool, or in the caller's transaction); `None`
+/// when the email is taken.
 pub async fn create(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     email: &str,
     password_hash: &str,
 ) -> sqlx::Result<Option<Account>> {
@@ -56,7 +57,7 @@ pub async fn create(
     .bind(id)
     .bind(email)
     .bind(password_hash)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok((inserted.rows_affected() == 1).then(|| Account {
         user_id: id,

@@ -17,6 +17,7 @@ use crate::auth::login_limit::LoginLimiter;
 use crate::auth::password::{self, Passwords};
 use crate::auth::session::{self, Admin, CurrentUser, USER_KEY};
 use crate::http::client_addr::ClientAddr;
+use crate::mail::signup::WelcomeMails;
 
 /// What the auth handlers share.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AuthState {
     pub passwords: Passwords,
     /// Failed-login limits.
     pub limiter: LoginLimiter,
+    /// The welcome mail of each new account.
+    pub welcome: WelcomeMails,
 }
 
 impl FromRef<AuthState> for PgPool {
@@ -60,7 +63,9 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// `POST /api/auth/signup`: `201` with the account; `409 EMAIL_TAKEN`.
+/// `POST /api/auth/signup`: `201` with the account; `409 EMAIL_TAKEN`. The
+/// welcome mail's job is enqueued in the account's transaction (`mq`) or
+/// spawned once it committed (`in-process`).
 async fn signup(
     State(state): State<AuthState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -72,9 +77,17 @@ async fn signup(
         .hash(body.password)
         .await
         .map_err(|error| ApiError::unavailable("password hashing", error))?;
-    let account = accounts::create(&state.pool, &email, &hash)
+    let mut tx = state.pool.begin().await?;
+    let account = accounts::create(&mut *tx, &email, &hash)
         .await?
         .ok_or_else(|| ApiError::conflict("EMAIL_TAKEN", "an account with this email exists"))?;
+    state
+        .welcome
+        .enqueue(&mut tx, &account)
+        .await
+        .map_err(|error| ApiError::unavailable("the mail queue", error))?;
+    tx.commit().await?;
+    state.welcome.after_commit(&account);
     tracing::info!(user_id = %account.user_id, "account created");
     Ok(api::Ok(StatusCode::CREATED, account))
 }

@@ -139,6 +139,10 @@ pub struct Settings {
     pub catalog_url: Option<String>,
     /// How long a cached item stays fresh.
     pub item_cache_ttl: Duration,
+    /// How a sign-up's welcome mail is sent (auth).
+    pub welcome_mail: crate::mail::Mode,
+    /// How long composing a welcome mail takes (auth).
+    pub welcome_mail_delay: Duration,
 }
 
 impl Default for Settings {
@@ -158,6 +162,8 @@ impl Default for Settings {
             payment_window: DEFAULT_PAYMENT_WINDOW,
             catalog_url: None,
             item_cache_ttl: crate::catalog::DEFAULT_CACHE_TTL,
+            welcome_mail: crate::mail::Mode::Off,
+            welcome_mail_delay: crate::mail::DEFAULT_DELAY,
         }
     }
 }
@@ -196,7 +202,8 @@ impl Running {
         self.redis.as_ref().expect("this role has no Redis")
     }
 
-    /// The counters of the consumer named `name` (`orders`, `expiries`),
+    /// The counters of the consumer named `name` (`orders`, `expiries`,
+    /// `welcome_mail`),
     /// for the roles that run it.
     pub fn consumer_stats(&self, name: &str) -> Option<StatsHandle> {
         self.consumers
@@ -258,7 +265,8 @@ pub async fn start(
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = connect_redis(&redis_client).await?;
     // Order roles schedule expiries; the worker consumes them.
-    let needs_broker = role.runs_worker() || role.serves_orders();
+    let queued_mail = role.serves_auth() && settings.welcome_mail == crate::mail::Mode::Mq;
+    let needs_broker = role.runs_worker() || role.serves_orders() || queued_mail;
     let broker = if needs_broker {
         Some(Broker::connect(config.amqp_url.clone()).await?)
     } else {
@@ -298,6 +306,15 @@ pub async fn start(
             .stats(StatsSource::consumer("orders", orders.stats_handle()))
             .stats(StatsSource::consumer("expiries", expiries.stats_handle()));
     }
+    let mail = if role.serves_auth() {
+        Some(welcome_mail(config, settings, &pool, broker.as_ref()).await?)
+    } else {
+        None
+    };
+    if let Some(queue) = mail.as_ref().and_then(|mail| mail.queue.as_ref()) {
+        running.consumers.push(("welcome_mail", queue.stats()));
+        observe = observe.stats(StatsSource::consumer("welcome_mail", queue.stats()));
+    }
     let app = app_state(settings, &pool, &redis, &redis_client, broker.as_ref()).await?;
     let terms = match (&broker, role.runs_worker() || role.serves_orders()) {
         (Some(broker), true) => Some(payment_terms(broker, settings).await?),
@@ -318,6 +335,10 @@ pub async fn start(
                 sessions: sessions.clone(),
                 passwords: Passwords::new(settings.password_hashers, settings.password_cost)?,
                 limiter: LoginLimiter::new(redis.clone(), settings.login_limits),
+                welcome: mail
+                    .as_ref()
+                    .map(|mail| mail.welcome.clone())
+                    .unwrap_or_default(),
             }),
             _ => None,
         },
@@ -333,6 +354,12 @@ pub async fn start(
     if let (Some((orders, expiries)), Some(terms)) = (consumers, terms) {
         start_worker(&mut running, orders, settings, &pool, &redis, terms)?;
         start_expiries(&mut running, expiries, &pool, &redis);
+    }
+    if let Some(queue) = mail.and_then(|mail| mail.queue) {
+        let started = queue.spawn();
+        running.workers.push(started.worker);
+        running.relays.push(started.relay);
+        running.stop.push(started.stop);
     }
     Ok(running)
 }
@@ -523,6 +550,23 @@ async fn app_state(
         broker: broker.filter(|_| orders).cloned(),
         payment: None,
     }))
+}
+
+/// The welcome-mail parts of a process serving auth ([`crate::mail::service`]).
+async fn welcome_mail(
+    config: &Config,
+    settings: &Settings,
+    pool: &PgPool,
+    broker: Option<&Broker>,
+) -> anyhow::Result<crate::mail::service::MailService> {
+    crate::mail::service::MailService::prepare(
+        settings.welcome_mail,
+        &config.smtp_url,
+        settings.welcome_mail_delay,
+        pool,
+        broker,
+    )
+    .await
 }
 
 /// The payment window and its expiry route (declared on the broker).
