@@ -204,3 +204,44 @@ async fn archiving_the_same_messages_twice_changes_nothing() {
     }
     assert_eq!(pg.write(&reborn).await.unwrap(), 5);
 }
+
+#[tokio::test]
+async fn a_rooms_archive_is_read_page_by_page_by_offset_within_its_epoch() {
+    let db = testkit::postgres().await;
+    let pg = PgArchive::new(db.pool().await);
+    pg.migrate().await.unwrap();
+    let message = |room: &str, epoch: &str, offset| ArchivedMessage {
+        room: room.into(),
+        epoch: epoch.into(),
+        offset,
+        payload: format!(r#"{{"n":{offset}}}"#),
+    };
+    let mut rows: Vec<ArchivedMessage> = (1..=25).map(|o| message("room:1", "e1", o)).collect();
+    rows.extend((1..=5).map(|o| message("room:1", "e2", o)));
+    rows.extend((1..=5).map(|o| message("room:2", "e1", o)));
+    pg.write(&rows).await.unwrap();
+
+    let mut after = 3;
+    let mut read = Vec::new();
+    loop {
+        let page = pg.read("room:1", "e1", after, 10).await.unwrap();
+        read.extend(page.messages.iter().map(|m| m.offset));
+        after = page.next(after);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(
+        read,
+        (4..=25).collect::<Vec<u64>>(),
+        "one room, one epoch, in order"
+    );
+    let first = pg.read("room:1", "e1", 3, 1).await.unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&first.messages[0].payload).unwrap();
+    assert_eq!(payload, serde_json::json!({ "n": 4 }), "jsonb keeps the value");
+    assert_eq!(first.messages.len(), 1);
+    assert!(first.more);
+    let end = pg.read("room:1", "e2", 5, 10).await.unwrap();
+    assert!(end.messages.is_empty() && !end.more);
+    assert_eq!(end.next(5), 5);
+}

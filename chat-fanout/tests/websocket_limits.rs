@@ -1,0 +1,273 @@
+//! The bridge's secure defaults, with a real client: a page from another
+//! site cannot open a socket, a user's flood is cut to their rate, a frame
+//! past the size limit ends the socket, a read-only room refuses
+//! publishing, a message that is not JSON is answered, not ignored; and a
+//! client resuming past Redis history is served from the archive.
+
+use std::time::Duration;
+
+use chat_fanout::Hub;
+use chat_fanout::ws::{ArchiveSource, Identity, Origins, RateLimit, WsBridge, resume::PageFuture};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const PROMPTLY: Duration = Duration::from_secs(30);
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Serves `bridge` (every user is who `x-user` says) and returns its address.
+async fn serve(bridge: WsBridge) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router: axum::Router = bridge.router("/ws");
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+fn bridge(hub: Hub) -> WsBridge {
+    WsBridge::new(hub, |headers, _room| async move {
+        let user = headers
+            .get("x-user")
+            .and_then(|v| v.to_str().ok())
+            .ok_or(axum::http::StatusCode::UNAUTHORIZED)?;
+        Ok(Identity {
+            user_id: user.to_string(),
+            session_id: None,
+        })
+    })
+}
+
+async fn connect(
+    addr: std::net::SocketAddr,
+    query: &str,
+    user: &str,
+    origin: Option<&str>,
+) -> Result<Socket, String> {
+    let mut request = format!("ws://{addr}/ws?{query}")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("x-user", user.parse().unwrap());
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+        .map_err(|error| error.to_string())
+}
+
+/// The next text frame as JSON, or `None` once the socket is closed.
+async fn frame(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(PROMPTLY, socket.next())
+            .await
+            .expect("a frame in time");
+        match message {
+            Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn say(socket: &mut Socket, body: String) {
+    socket.send(Message::text(body)).await.unwrap();
+}
+
+#[tokio::test]
+async fn only_pages_of_this_site_or_of_the_allowed_list_may_open_a_socket() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    let same_host = serve(bridge(hub.clone())).await;
+    let own = format!("http://{same_host}");
+    assert!(
+        connect(same_host, "room=r", "ann", Some(&own))
+            .await
+            .is_ok()
+    );
+    assert!(
+        connect(same_host, "room=r", "ann", None).await.is_ok(),
+        "not a browser"
+    );
+    let foreign = connect(same_host, "room=r", "ann", Some("https://evil.example")).await;
+    assert!(foreign.unwrap_err().contains("403"));
+
+    let listed = bridge(hub).origins(Origins::List(vec!["https://shop.example".into()]));
+    let listed = serve(listed).await;
+    assert!(
+        connect(listed, "room=r", "ann", Some("https://shop.example"))
+            .await
+            .is_ok()
+    );
+    let own = format!("http://{listed}");
+    assert!(
+        connect(listed, "room=r", "ann", Some(&own))
+            .await
+            .unwrap_err()
+            .contains("403")
+    );
+}
+
+#[tokio::test]
+async fn a_users_flood_is_cut_to_their_rate_across_their_sockets() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    // Four tokens and no refill: what passes does not depend on timing.
+    let addr = serve(bridge(hub.clone()).rate_limit(RateLimit::new(0.0, 4))).await;
+    let mut one = connect(addr, "room=r", "ann", None).await.unwrap();
+    let mut two = connect(addr, "room=r", "ann", None).await.unwrap();
+    let mut bob = connect(addr, "room=r", "bob", None).await.unwrap();
+    for socket in [&mut one, &mut two, &mut bob] {
+        assert_eq!(frame(socket).await.unwrap()["type"], "live");
+    }
+    for n in 1..=3 {
+        say(&mut one, json!({ "n": n }).to_string()).await;
+        assert_eq!(frame(&mut one).await.unwrap()["offset"], n);
+    }
+    // Ann's second socket shares her bucket: one token is left.
+    let mut answers = Vec::new();
+    for n in 4..=6 {
+        say(&mut two, json!({ "n": n }).to_string()).await;
+    }
+    // Offsets 1..=3 (sent before), 4, and two refusals, in some order.
+    while answers.len() < 6 {
+        let frame = frame(&mut two).await.unwrap();
+        answers.push(match frame["type"].as_str() {
+            Some("message") => frame["offset"].to_string(),
+            _ => frame["code"].as_str().unwrap().to_string(),
+        });
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        ["1", "2", "3", "4", "rate_limited", "rate_limited"]
+    );
+    // Another user has a bucket of their own.
+    say(&mut bob, json!({ "n": "bob" }).to_string()).await;
+    let mut offsets = Vec::new();
+    while offsets.len() < 5 {
+        let frame = frame(&mut bob).await.unwrap();
+        assert_eq!(frame["type"], "message", "{frame}");
+        offsets.push(frame["offset"].as_u64().unwrap());
+    }
+    assert_eq!(offsets, [1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn oversize_frames_end_the_socket_and_bad_or_forbidden_ones_are_answered() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    let bridge = bridge(hub)
+        .max_message_size(1024)
+        .can_publish(|_, room| room != "feed");
+    let addr = serve(bridge).await;
+    let mut socket = connect(addr, "room=r", "ann", None).await.unwrap();
+    assert_eq!(frame(&mut socket).await.unwrap()["type"], "live");
+    say(&mut socket, "not json".into()).await;
+    assert_eq!(frame(&mut socket).await.unwrap()["code"], "bad_message");
+    say(&mut socket, json!({ "text": "x".repeat(900) }).to_string()).await;
+    assert_eq!(frame(&mut socket).await.unwrap()["type"], "message");
+    let _ = socket
+        .send(Message::text(
+            json!({ "text": "x".repeat(2048) }).to_string(),
+        ))
+        .await;
+    assert_eq!(frame(&mut socket).await, None, "closed");
+
+    let mut feed = connect(addr, "room=feed", "ann", None).await.unwrap();
+    assert_eq!(frame(&mut feed).await.unwrap()["type"], "live");
+    say(&mut feed, json!({ "text": "mine" }).to_string()).await;
+    assert_eq!(frame(&mut feed).await.unwrap()["code"], "forbidden");
+}
+
+/// An archive held in memory: offsets `1..=archived` of one epoch, with
+/// `hole` missing.
+struct Archived {
+    epoch: String,
+    archived: u64,
+    hole: Option<u64>,
+}
+
+impl ArchiveSource for Archived {
+    fn page<'a>(
+        &'a self,
+        _room: &'a str,
+        epoch: &'a str,
+        after: u64,
+        limit: usize,
+    ) -> PageFuture<'a> {
+        Box::pin(async move {
+            if epoch != self.epoch {
+                return Ok(Vec::new());
+            }
+            Ok((after + 1..=self.archived)
+                .filter(|offset| Some(*offset) != self.hole)
+                .take(limit)
+                .map(|offset| (offset, json!({ "n": offset })))
+                .collect())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_resume_past_trimmed_history_is_served_from_the_archive_and_only_a_hole_is_reported() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client())
+        .history(10)
+        .build()
+        .await
+        .unwrap();
+    for n in 1..=1_200 {
+        hub.publish("r", &json!({ "n": n })).await.unwrap();
+    }
+    let epoch = hub.head("r").await.unwrap().epoch;
+    let whole = Archived {
+        epoch: epoch.clone(),
+        archived: 1_190,
+        hole: None,
+    };
+    let addr = serve(bridge(hub.clone()).archive(whole)).await;
+    let mut socket = connect(addr, &format!("room=r&offset=3&epoch={epoch}"), "ann", None)
+        .await
+        .unwrap();
+    for offset in 4..=1_200u64 {
+        let frame = frame(&mut socket).await.unwrap();
+        assert_eq!(
+            (frame["type"].as_str(), frame["offset"].as_u64()),
+            (Some("message"), Some(offset))
+        );
+        assert_eq!(frame["payload"]["n"], offset);
+    }
+    assert_eq!(frame(&mut socket).await.unwrap()["type"], "live");
+
+    // Offset 500 was never archived: the client is told, and gets the rest.
+    let holed = Archived {
+        epoch: epoch.clone(),
+        archived: 1_190,
+        hole: Some(500),
+    };
+    let bridge = bridge(hub)
+        .archive(holed)
+        .archive_wait(Duration::from_millis(200));
+    let addr = serve(bridge).await;
+    let mut socket = connect(addr, &format!("room=r&offset=3&epoch={epoch}"), "ann", None)
+        .await
+        .unwrap();
+    for offset in 4..500u64 {
+        assert_eq!(frame(&mut socket).await.unwrap()["offset"], offset);
+    }
+    let incomplete = frame(&mut socket).await.unwrap();
+    assert_eq!(incomplete["type"], "incomplete");
+    let from = incomplete["from"].as_u64().unwrap();
+    for offset in from..=1_200 {
+        assert_eq!(frame(&mut socket).await.unwrap()["offset"], offset);
+    }
+    assert_eq!(frame(&mut socket).await.unwrap()["type"], "live");
+}
