@@ -125,7 +125,7 @@ impl CatchUp<'_> {
                     }
                 }
                 Recovery::Incomplete { from, epoch } => {
-                    let whole = self.from_archive(&mut at, from, &epoch, out).await?;
+                    let whole = self.fill_from_archive(&mut at, from, &epoch, out).await?;
                     if !whole
                         && out
                             .send(
@@ -155,7 +155,7 @@ impl CatchUp<'_> {
     /// Fills what Redis lacks from the archive: the rest of the client's
     /// old epoch, then `epoch` up to `from - 1`. Returns whether nothing is
     /// missing.
-    async fn from_archive(
+    async fn fill_from_archive(
         &self,
         at: &mut Position,
         from: u64,
