@@ -18,6 +18,7 @@
 //! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
 //! | [`ranking`] | most viewed items, most searched keywords, over sliding windows |
 //! | [`mail`] | the welcome mail: off, in process (`@Async`) or through RabbitMQ |
+//! | [`scheduler`] | scheduled jobs run once per tick across instances: daily statistics |
 //! | [`after_commit`] | work that runs only once a transaction committed |
 //! | [`strategy`] | the six ways of taking stock, one file each |
 //! | [`worker`] | persists `lua-mq` orders from RabbitMQ, exactly once |
@@ -45,6 +46,7 @@ pub mod mail;
 pub mod observe;
 pub mod orders;
 pub mod ranking;
+pub mod scheduler;
 pub mod server;
 pub mod stock;
 pub mod strategy;

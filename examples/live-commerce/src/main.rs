@@ -26,6 +26,8 @@ struct Cli {
 /// A list of strategies (an alias, so clap parses it as one value).
 type Strategies = Vec<Strategy>;
 
+// Parsed once at start-up: the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serves one role (or all) until SIGTERM / Ctrl-C.
@@ -78,6 +80,8 @@ enum Command {
         /// How long a cached item stays fresh (`5m`, `1s`).
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         item_cache_ttl: Duration,
+        #[command(flatten)]
+        scheduler: live_commerce::scheduler::flags::SchedulerFlags,
         /// How a sign-up's welcome mail is sent (auth, all): `off`, a
         /// spawned task (`in-process`), or RabbitMQ with the mail worker
         /// beside the auth service (`mq`); mails go to `SMTP_URL`.
@@ -165,6 +169,7 @@ async fn main() -> ExitCode {
             item_cache_ttl,
             welcome_mail,
             welcome_mail_delay,
+            scheduler,
         } => {
             let mut gateway_upstreams = Upstreams::default();
             for setting in &upstreams {
@@ -194,6 +199,7 @@ async fn main() -> ExitCode {
                 welcome_mail_delay,
                 upstreams: gateway_upstreams,
                 tls: if edge { tls } else { None },
+                scheduler: scheduler.settings(),
                 ..Settings::default()
             };
             serve(&config, &settings, listen).await

@@ -159,6 +159,7 @@ impl Gateway {
             .route("/api/stock/{*rest}", to(|g| &g.catalog))
             .route("/api/search", to(|g| &g.catalog))
             .route("/api/ranking/{*rest}", to(|g| &g.catalog))
+            .route("/api/stats/daily", to(|g| &g.catalog))
             .route("/api/orders", to(|g| &g.order))
             .route("/api/orders/{*rest}", to(|g| &g.order))
             .with_state(self.clone())

@@ -1,6 +1,6 @@
 //! Assembling the services: roles, settings, start-up, shutdown.
 //!
-//! One binary plays every role (`serve --role gateway|auth|catalog|order|worker|all`);
+//! One binary plays every role (`serve --role gateway|auth|catalog|order|worker|scheduler|all`);
 //! each role opens only the connections it needs, and each runs as its own
 //! process behind the gateway (`all` runs them in one, for the demo).
 //!
@@ -65,6 +65,9 @@ pub enum Role {
     /// Persists `lua-mq` orders and expires unpaid ones, from RabbitMQ
     /// (HTTP: health and metrics only).
     Worker,
+    /// Runs the scheduled jobs, each tick once across every scheduler
+    /// instance (HTTP: health and metrics only).
+    Scheduler,
     /// Everything in one process (the gateway's edge duties included).
     All,
 }
@@ -78,6 +81,7 @@ impl Role {
             Role::Catalog => "catalog",
             Role::Order => "order",
             Role::Worker => "worker",
+            Role::Scheduler => "scheduler",
             Role::All => "all",
         }
     }
@@ -96,6 +100,10 @@ impl Role {
 
     fn runs_worker(self) -> bool {
         matches!(self, Role::Worker | Role::All)
+    }
+
+    fn runs_scheduler(self) -> bool {
+        matches!(self, Role::Scheduler | Role::All)
     }
 
     /// Whether clients reach this role directly (it does the edge's duties).
@@ -139,6 +147,8 @@ pub struct Settings {
     pub catalog_url: Option<String>,
     /// How long a cached item stays fresh.
     pub item_cache_ttl: Duration,
+    /// The scheduled jobs (scheduler).
+    pub scheduler: crate::scheduler::SchedulerSettings,
     /// How a sign-up's welcome mail is sent (auth).
     pub welcome_mail: crate::mail::Mode,
     /// How long composing a welcome mail takes (auth).
@@ -162,6 +172,7 @@ impl Default for Settings {
             payment_window: DEFAULT_PAYMENT_WINDOW,
             catalog_url: None,
             item_cache_ttl: crate::catalog::DEFAULT_CACHE_TTL,
+            scheduler: crate::scheduler::SchedulerSettings::default(),
             welcome_mail: crate::mail::Mode::Off,
             welcome_mail_delay: crate::mail::DEFAULT_DELAY,
         }
@@ -355,6 +366,11 @@ pub async fn start(
         start_worker(&mut running, orders, settings, &pool, &redis, terms)?;
         start_expiries(&mut running, expiries, &pool, &redis);
     }
+    if role.runs_scheduler() {
+        // Runs until aborted (shutdown aborts it with the relays).
+        let scheduler = crate::scheduler::start(&settings.scheduler, &pool, &redis, &redis_client);
+        running.relays.push(scheduler.await?);
+    }
     if let Some(queue) = mail.and_then(|mail| mail.queue) {
         let started = queue.spawn();
         running.workers.push(started.worker);
@@ -538,6 +554,11 @@ async fn app_state(
         }
         _ => None,
     };
+    let stats = if matches!(role, Role::Catalog | Role::All) {
+        Some(crate::scheduler::daily_stats::cache(redis_client.clone()).await?)
+    } else {
+        None
+    };
     Ok(Some(AppState {
         pool: pool.clone(),
         redis: redis.clone(),
@@ -549,6 +570,7 @@ async fn app_state(
         publisher,
         broker: broker.filter(|_| orders).cloned(),
         payment: None,
+        stats,
     }))
 }
 

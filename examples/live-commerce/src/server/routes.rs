@@ -94,7 +94,8 @@ fn catalog_and_orders(state: AppState, role: Role) -> Router {
             .route("/api/items/{id}/views", post(ranking::views::view_item))
             .route("/api/search", get(ranking::search::search))
             .route("/api/ranking/items", get(ranking::api::items))
-            .route("/api/ranking/keywords", get(ranking::api::keywords));
+            .route("/api/ranking/keywords", get(ranking::api::keywords))
+            .route("/api/stats/daily", get(crate::scheduler::api::daily));
     } else {
         app = app
             .route("/api/items", get(catalog::list_items))

@@ -44,6 +44,8 @@ pub struct AppState {
     pub broker: Option<Broker>,
     /// The payment window and the expiry route (order roles).
     pub payment: Option<PaymentTerms>,
+    /// The daily sales the scheduler computes (catalog roles serve them).
+    pub stats: Option<crate::scheduler::daily_stats::SalesCache>,
 }
 
 impl AppState {
