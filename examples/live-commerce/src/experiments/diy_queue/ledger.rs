@@ -78,6 +78,20 @@ impl Ledger {
         conn.hlen(&self.completed).await
     }
 
+    /// Distinct jobs (started, completed) so far, read in one step. While
+    /// no job ran twice, their difference is the jobs in consumers' hands.
+    pub async fn progress(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<(u64, u64)> {
+        redis::pipe()
+            .atomic()
+            .hlen(&self.started)
+            .hlen(&self.completed)
+            .query_async(conn)
+            .await
+    }
+
     /// Jobs begun but never completed: the ones in a consumer's hands when
     /// it died (read right after a kill).
     pub async fn in_flight(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<u64> {

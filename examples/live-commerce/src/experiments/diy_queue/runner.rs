@@ -3,7 +3,7 @@
 //! pending, stop it gracefully, and count from the [`ledger`](super::ledger).
 //!
 //! ```text
-//! enqueue 0..jobs ─► consumer #1 ─(kill_at completed)─► kill -9 ─► consumer #2 ─► pending = 0 ─► stop ─► tally
+//! enqueue 0..jobs ─► consumer #1 ─(kill_at completed, jobs in hand)─► kill -9 ─► consumer #2 ─► pending = 0 ─► stop ─► tally
 //!                    └── jobs/s measured here ──┘                 (again while the stop left some pending)
 //! ```
 //!
@@ -29,8 +29,11 @@ use super::report::{Outcome, Report};
 use super::{Variant, connection, naive, rabbit, reliable};
 use crate::config::Config;
 
-/// How often the experiment looks at the ledger and the queue.
-const POLL: Duration = Duration::from_millis(20);
+/// How often the experiment looks at the ledger for the moment to kill
+/// (often: a job in hand is held only `--work-ms`).
+const POLL_KILL: Duration = Duration::from_millis(2);
+/// How often it looks whether the queue drained.
+const POLL_DRAIN: Duration = Duration::from_millis(20);
 /// How long a consumer process may take to say `ready`, or to stop.
 const PROCESS_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -171,9 +174,14 @@ impl<'a> Trial<'a> {
         let mut first = self.spawn().await?;
         let started = Instant::now();
         let kill_at = self.options.kill_at();
+        // Kill once enough jobs completed *and* some job is in a consumer's
+        // hands right now. Killing on the completion count alone would
+        // strike just after a completion, when consumers whose work runs in
+        // lockstep (same start, same hold) may all be between two jobs.
         let reached = self
-            .wait(&mut first, deadline, async |trial: &mut Self| {
-                Ok(trial.ledger.completed_jobs(&mut trial.redis).await? >= kill_at)
+            .wait(&mut first, deadline, POLL_KILL, async |trial: &mut Self| {
+                let (started, completed) = trial.ledger.progress(&mut trial.redis).await?;
+                Ok(completed >= kill_at && started > completed)
             })
             .await?;
         anyhow::ensure!(
@@ -207,9 +215,12 @@ impl<'a> Trial<'a> {
         loop {
             let mut consumer = self.spawn().await?;
             let empty = self
-                .wait(&mut consumer, deadline, async |trial: &mut Self| {
-                    Ok(trial.pending().await? == 0)
-                })
+                .wait(
+                    &mut consumer,
+                    deadline,
+                    POLL_DRAIN,
+                    async |trial: &mut Self| Ok(trial.pending().await? == 0),
+                )
                 .await?;
             consumer.stop().await?;
             if self.pending().await? == 0 {
@@ -229,12 +240,13 @@ impl<'a> Trial<'a> {
         })
     }
 
-    /// Polls `done` until it holds (`true`) or the deadline passes
+    /// Polls `done` `every` interval until it holds (`true`) or the deadline passes
     /// (`false`); fails if the consumer process exits on its own.
     async fn wait(
         &mut self,
         consumer: &mut ConsumerProcess,
         deadline: Instant,
+        every: Duration,
         done: impl AsyncFn(&mut Self) -> anyhow::Result<bool>,
     ) -> anyhow::Result<bool> {
         loop {
@@ -245,7 +257,7 @@ impl<'a> Trial<'a> {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(every).await;
         }
     }
 
