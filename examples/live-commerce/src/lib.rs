@@ -14,6 +14,7 @@
 //! | [`http`] | what every service does to every request: ids, spans, cross-site refusal |
 //! | [`observe`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`catalog`] | items (cache-aside) and stock |
+//! | [`chat`] | live chat across instances, its archive, the notification feed's socket |
 //! | [`orders`] | order entry, payment, expiry through a delayed message |
 //! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
 //! | [`ranking`] | most viewed items, most searched keywords, over sliding windows |
@@ -34,6 +35,7 @@ pub mod after_commit;
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod dead_letters;

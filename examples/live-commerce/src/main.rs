@@ -35,6 +35,8 @@ enum Command {
         /// The role to play.
         #[arg(long, value_enum, default_value = "all")]
         role: Role,
+        #[command(flatten)]
+        chat: live_commerce::chat::ChatArgs,
         /// How orders take stock.
         #[arg(long, value_enum, default_value = "lua")]
         strategy: Strategy,
@@ -155,6 +157,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve {
             role,
+            chat,
             strategy,
             listen,
             upstreams,
@@ -197,6 +200,8 @@ async fn main() -> ExitCode {
                 item_cache_ttl,
                 welcome_mail,
                 welcome_mail_delay,
+                chat: chat.settings(),
+                chat_archive_topic: chat.archive_topic(),
                 upstreams: gateway_upstreams,
                 tls: if edge { tls } else { None },
                 scheduler: scheduler.settings(),

@@ -41,6 +41,7 @@ pub(crate) async fn measure(
             auth: vec![stack::upstream(auth)],
             catalog: vec![stack::upstream(&catalog)],
             order: Vec::new(),
+            chat: Vec::new(),
         },
     )
     .await?;

@@ -141,6 +141,7 @@ async fn sign_up(
         auth: vec![stack::upstream(auth)],
         catalog: Vec::new(),
         order: Vec::new(),
+        chat: Vec::new(),
     };
     let front = stack::Front::start(config, upstreams).await?;
     let progress = bar(options, "sign up, log in");

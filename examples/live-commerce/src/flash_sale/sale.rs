@@ -34,6 +34,7 @@ pub(crate) async fn sell(
         auth: vec![stack::upstream(auth)],
         catalog: vec![order.clone()],
         order: vec![order],
+        chat: Vec::new(),
     };
     let front = Front::start(config, upstreams).await?;
     let item_id = fresh_item(&service.order, strategy, options.stock).await?;

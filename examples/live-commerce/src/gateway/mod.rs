@@ -12,6 +12,7 @@
 //! | `/api/auth/…`, `/api/admin/users/…` | auth |
 //! | `/api/items…`, `/api/stock/…`, `/api/search`, `/api/ranking/…` | catalog |
 //! | `/api/orders…`, `/api/admin/dead-letters…` | order |
+//! | `/api/chat/…`, `/api/notifications…` | chat (WebSockets too: [`websocket`]) |
 //!
 //! It holds no session and no connection to Redis or the database: the
 //! session cookie passes through untouched, and the services read it.
@@ -19,6 +20,7 @@
 pub mod forward;
 pub mod tls;
 pub mod upstream;
+pub mod websocket;
 
 use std::time::Duration;
 
@@ -39,10 +41,13 @@ pub struct Upstreams {
     pub catalog: Vec<Uri>,
     /// The order service.
     pub order: Vec<Uri>,
+    /// The chat service.
+    pub chat: Vec<Uri>,
 }
 
 impl Default for Upstreams {
-    /// One instance each on ports 8081 (auth), 8082 (catalog), 8083 (order).
+    /// One instance each on ports 8081 (auth), 8082 (catalog), 8083
+    /// (order), 8084 (chat).
     fn default() -> Self {
         let local = |port: u16| {
             vec![
@@ -55,6 +60,7 @@ impl Default for Upstreams {
             auth: local(8081),
             catalog: local(8082),
             order: local(8083),
+            chat: local(8084),
         }
     }
 }
@@ -73,9 +79,10 @@ impl Upstreams {
             "auth" => self.auth = urls,
             "catalog" => self.catalog = urls,
             "order" => self.order = urls,
+            "chat" => self.chat = urls,
             other => {
                 return Err(format!(
-                    "the gateway has no `{other}` role (auth, catalog, order)"
+                    "the gateway has no `{other}` role (auth, catalog, order, chat)"
                 ));
             }
         }
@@ -106,6 +113,7 @@ pub struct Gateway {
     auth: Pool,
     catalog: Pool,
     order: Pool,
+    chat: Pool,
 }
 
 impl Gateway {
@@ -123,6 +131,7 @@ impl Gateway {
             auth: Pool::new("auth", upstreams.auth.clone()),
             catalog: Pool::new("catalog", upstreams.catalog.clone()),
             order: Pool::new("order", upstreams.order.clone()),
+            chat: Pool::new("chat", upstreams.chat.clone()),
         };
         for pool in gateway.pools() {
             tokio::spawn(pool.clone().probe_forever(gateway.client.clone()));
@@ -131,8 +140,8 @@ impl Gateway {
     }
 
     /// Every pool.
-    pub fn pools(&self) -> [&Pool; 3] {
-        [&self.auth, &self.catalog, &self.order]
+    pub fn pools(&self) -> [&Pool; 4] {
+        [&self.auth, &self.catalog, &self.order, &self.chat]
     }
 
     /// The client the gateway forwards and probes with.
@@ -145,7 +154,11 @@ impl Gateway {
         let to = |pick: fn(&Gateway) -> &Pool| {
             any(
                 move |State(gateway): State<Gateway>, request: Request| async move {
-                    forward::forward(&gateway.client, pick(&gateway), request).await
+                    if websocket::is_upgrade(request.headers()) {
+                        websocket::forward(&gateway.client, pick(&gateway), request).await
+                    } else {
+                        forward::forward(&gateway.client, pick(&gateway), request).await
+                    }
                 },
             )
         };
@@ -162,6 +175,9 @@ impl Gateway {
             .route("/api/stats/daily", to(|g| &g.catalog))
             .route("/api/orders", to(|g| &g.order))
             .route("/api/orders/{*rest}", to(|g| &g.order))
+            .route("/api/chat/{*rest}", to(|g| &g.chat))
+            .route("/api/notifications", to(|g| &g.chat))
+            .route("/api/notifications/{*rest}", to(|g| &g.chat))
             .with_state(self.clone())
     }
 }

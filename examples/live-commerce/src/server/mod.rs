@@ -68,6 +68,9 @@ pub enum Role {
     /// Runs the scheduled jobs, each tick once across every scheduler
     /// instance (HTTP: health and metrics only).
     Scheduler,
+    /// `/api/chat/…` and `/api/notifications…`: live chat rooms and each
+    /// user's notification feed over WebSockets.
+    Chat,
     /// Everything in one process (the gateway's edge duties included).
     All,
 }
@@ -82,6 +85,7 @@ impl Role {
             Role::Order => "order",
             Role::Worker => "worker",
             Role::Scheduler => "scheduler",
+            Role::Chat => "chat",
             Role::All => "all",
         }
     }
@@ -104,6 +108,10 @@ impl Role {
 
     fn runs_scheduler(self) -> bool {
         matches!(self, Role::Scheduler | Role::All)
+    }
+
+    fn serves_chat(self) -> bool {
+        matches!(self, Role::Chat | Role::All)
     }
 
     /// Whether clients reach this role directly (it does the edge's duties).
@@ -147,6 +155,11 @@ pub struct Settings {
     pub catalog_url: Option<String>,
     /// How long a cached item stays fresh.
     pub item_cache_ttl: Duration,
+    /// The chat sockets' history and limits (chat).
+    pub chat: crate::chat::ChatSettings,
+    /// The Kafka topic the worker archives chat messages through; `None`
+    /// runs no archive (the sockets then resume from Redis history only).
+    pub chat_archive_topic: Option<String>,
     /// The scheduled jobs (scheduler).
     pub scheduler: crate::scheduler::SchedulerSettings,
     /// How a sign-up's welcome mail is sent (auth).
@@ -172,6 +185,8 @@ impl Default for Settings {
             payment_window: DEFAULT_PAYMENT_WINDOW,
             catalog_url: None,
             item_cache_ttl: crate::catalog::DEFAULT_CACHE_TTL,
+            chat: crate::chat::ChatSettings::default(),
+            chat_archive_topic: None,
             scheduler: crate::scheduler::SchedulerSettings::default(),
             welcome_mail: crate::mail::Mode::Off,
             welcome_mail_delay: crate::mail::DEFAULT_DELAY,
@@ -304,7 +319,7 @@ pub async fn start(
         _ => None,
     };
     // The catalog reads sessions for its admin writes.
-    let sessions = (role.serves_auth() || role.serves_catalog())
+    let sessions = (role.serves_auth() || role.serves_catalog() || role.serves_chat())
         .then(|| crate::auth::session::store(redis_client.clone()))
         .transpose()?;
     let mut observe = Observability::new(role.name());
@@ -355,11 +370,20 @@ pub async fn start(
         },
         sessions: sessions.clone(),
         gateway: None,
+        chat: match (&sessions, role.serves_chat()) {
+            (Some(sessions), true) => {
+                Some(chat_state(settings, &redis_client, &pool, sessions).await?)
+            }
+            _ => None,
+        },
         tls: settings.tls.is_some(),
         observe,
     };
     let parts = observed(parts, &pool, &redis, broker.as_ref(), config);
     running.sessions = sessions;
+    if let (true, Some(topic)) = (role.runs_worker(), &settings.chat_archive_topic) {
+        start_chat_archive(&mut running, config, &redis_client, &pool, topic);
+    }
     // Every role serves HTTP, the worker too: /healthz, /readyz, /metrics.
     serve_http(&mut running, routes::router(parts), settings, listen).await?;
     if let (Some((orders, expiries)), Some(terms)) = (consumers, terms) {
@@ -392,6 +416,7 @@ async fn start_gateway(settings: &Settings, listen: SocketAddr) -> anyhow::Resul
         auth: None,
         sessions: None,
         gateway: Some(gateway),
+        chat: None,
         tls: settings.tls.is_some(),
         observe,
     };
@@ -589,6 +614,47 @@ async fn welcome_mail(
         broker,
     )
     .await
+}
+
+/// The chat rooms and sockets of a chat instance.
+async fn chat_state(
+    settings: &Settings,
+    redis: &redis::Client,
+    pool: &PgPool,
+    sessions: &RedisStore,
+) -> anyhow::Result<crate::chat::ChatState> {
+    let hub = chat_fanout::Hub::builder(redis.clone())
+        .history(settings.chat.history)
+        .durable_archive()
+        .build()
+        .await?;
+    let archive = chat_fanout::archive::PgArchive::new(pool.clone());
+    let bridge =
+        crate::chat::sockets::bridge(hub.clone(), sessions.clone(), archive, &settings.chat)
+            .await?;
+    Ok(crate::chat::ChatState { hub, bridge })
+}
+
+/// Moves chat messages into the archive: Redis → Kafka → PostgreSQL.
+fn start_chat_archive(
+    running: &mut Running,
+    config: &Config,
+    redis: &redis::Client,
+    pool: &PgPool,
+    topic: &str,
+) {
+    let task = crate::chat::archive::run(
+        redis.clone(),
+        pool.clone(),
+        config.kafka_brokers.clone(),
+        topic.to_string(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    running.relays.push(tokio::spawn(async move {
+        if let Err(error) = task.await {
+            tracing::error!(error = format!("{error:#}"), "the chat archive stopped");
+        }
+    }));
 }
 
 /// The payment window and its expiry route (declared on the broker).

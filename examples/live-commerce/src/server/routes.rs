@@ -35,6 +35,8 @@ pub struct Parts {
     pub sessions: Option<RedisStore>,
     /// The gateway's pools (the gateway).
     pub gateway: Option<Gateway>,
+    /// Chat rooms and notification feeds (the chat role).
+    pub chat: Option<crate::chat::ChatState>,
     /// Whether the edge serves TLS.
     pub tls: bool,
     /// Health, readiness and metrics.
@@ -49,6 +51,9 @@ pub fn router(parts: Parts) -> Router {
     }
     if let Some(auth) = parts.auth {
         app = app.merge(crate::auth::routes::routes(auth));
+    }
+    if let Some(chat) = parts.chat {
+        app = app.merge(crate::chat::routes(chat));
     }
     if let Some(gateway) = &parts.gateway {
         app = app.merge(gateway.routes());

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod chat;
 pub mod shop;
 
 use std::time::Duration;
@@ -76,6 +77,8 @@ pub async fn spawn_serve(services: &Services, args: &[&str]) -> Instance {
         .env("REDIS_URL", services.redis.url())
         .env("AMQP_URL", services.rabbit.url())
         .env("DATABASE_URL", services.postgres.url())
+        // Tests that archive chat pass their own --chat-archive-topic.
+        .env("CHAT_ARCHIVE_TOPIC", "none")
         .env("RUST_LOG", "warn");
     let process = testkit::ChildProcess::spawn(command).unwrap();
     let ready = process

@@ -1,0 +1,98 @@
+//! The archive's two movers, run by the worker role: every chat message
+//! into Kafka, and from Kafka into PostgreSQL.
+//!
+//! 1. chat-fanout's [`ArchiveRelay`] tails the rooms' Redis streams (the
+//!    chat service publishes with a durable archive, so each publish marks
+//!    its room as pending in the same script) and produces each message to
+//!    the topic with the room as key: one room, one partition, in order.
+//!    Its checkpoint moves only after Kafka acknowledged, so a relay killed
+//!    at any point resumes without a gap.
+//! 2. [`PgArchive`] consumes the topic into `chat_archive` (primary key
+//!    `(room, epoch, offset)`, inserts that skip existing rows), committing
+//!    Kafka offsets only after the rows: a message produced or consumed
+//!    twice is one row.
+//!
+//! Each mover restarts after a failure (Kafka or PostgreSQL away), from
+//! where its checkpoint or committed offset says.
+
+use std::time::Duration;
+
+use chat_fanout::archive::{ArchiveRelay, PgArchive};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// Partitions of a new archive topic: rooms spread over them by key.
+pub const PARTITIONS: i32 = 3;
+/// The pause before a failed mover starts again.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+
+/// A Kafka client configuration for `brokers`.
+pub fn kafka_config(brokers: &str) -> rdkafka::ClientConfig {
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    config
+}
+
+/// Creates `topic` unless it exists.
+pub async fn ensure_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = kafka_config(brokers).create()?;
+    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics([&new], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating the Kafka topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the relay and the archiver until `stop`.
+pub async fn run(
+    redis: redis::Client,
+    pool: PgPool,
+    brokers: String,
+    topic: String,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    ensure_topic(&brokers, &topic).await?;
+    let relay = ArchiveRelay::builder(redis, kafka_config(&brokers), topic.clone())
+        .build()
+        .await?;
+    let relaying = again_until(stop.clone(), "the chat archive relay", move |stop| {
+        let relay = relay.clone();
+        async move { relay.run(stop).await.map_err(anyhow::Error::from) }
+    });
+    let archive = PgArchive::new(pool);
+    let archiving = again_until(stop.clone(), "the chat archiver", move |stop| {
+        let (archive, brokers, topic) = (archive.clone(), brokers.clone(), topic.clone());
+        async move {
+            let mut consumer = kafka_config(&brokers);
+            consumer.set("group.id", format!("{topic}-archiver"));
+            archive.run(consumer, &topic, stop).await?;
+            Ok(())
+        }
+    });
+    tokio::join!(relaying, archiving);
+    Ok(())
+}
+
+/// Runs `task` until `stop`, starting it again after each failure.
+async fn again_until<F, Fut>(stop: CancellationToken, what: &str, task: F)
+where
+    F: Fn(CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    while !stop.is_cancelled() {
+        if let Err(error) = task(stop.clone()).await {
+            tracing::warn!(%error, "{what} failed; starting it again");
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(RESTART_AFTER) => {}
+            }
+        }
+    }
+}

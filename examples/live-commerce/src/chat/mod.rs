@@ -1,0 +1,106 @@
+//! Live chat across instances (`serve --role chat`; scenario 6).
+//!
+//! Users connected to different chat instances talk to each other: each
+//! instance holds its sockets, and chat-fanout's hub carries every message
+//! through Redis to every instance.
+//!
+//! ```text
+//!  ann ──ws──► chat A ──publish (Lua: number, store, PUBLISH)──► Redis ──► chat B ──ws──► bob
+//!                                                                  │
+//!                                   worker: ArchiveRelay ◄─ stream ┘
+//!                                     └─► Kafka (key = room) ─► PgArchive ─► chat_archive
+//! ```
+//!
+//! - `GET /api/chat/rooms/{room}/ws[?offset=&epoch=]`: a room's socket
+//!   ([`sockets`]: session, origin, limits, resume). Frames to the client:
+//!   `message` (offset, epoch, payload `{id, from, text, at}`), `live`,
+//!   `incomplete`, `error`; from the client: `{"text": "…"}`.
+//! - `GET /api/notifications/ws`: the caller's notification feed (the
+//!   read-only room `user.<id>`), live on whichever instance they reach.
+//!
+//! | file | what it is |
+//! |---|---|
+//! | [`rooms`] | which rooms exist, who reads and who publishes |
+//! | [`sockets`] | the WebSocket bridge with the system's session and limits |
+//! | [`archive`] | the worker's relay (Redis → Kafka) and archiver (Kafka → PostgreSQL) |
+
+pub mod archive;
+mod args;
+pub mod rooms;
+pub mod sockets;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chat_fanout::Hub;
+use chat_fanout::ws::{Resume, WsBridge};
+use serde::Deserialize;
+
+use crate::api::ApiError;
+use crate::auth::session::CurrentUser;
+use rooms::Room;
+
+pub use args::ChatArgs;
+pub use sockets::ChatSettings;
+
+/// What the chat routes reach.
+#[derive(Clone)]
+pub struct ChatState {
+    /// The rooms, shared with every instance through Redis.
+    pub hub: Hub,
+    /// The sockets.
+    pub bridge: WsBridge,
+}
+
+/// `?offset=&epoch=`: where a reconnecting client resumes.
+#[derive(Debug, Deserialize)]
+pub struct ResumeQuery {
+    offset: Option<u64>,
+    epoch: Option<String>,
+}
+
+impl ResumeQuery {
+    fn resume(self) -> Option<Resume> {
+        self.offset.map(|offset| Resume {
+            offset,
+            epoch: self.epoch.unwrap_or_default(),
+        })
+    }
+}
+
+/// The chat routes.
+pub fn routes(state: ChatState) -> Router {
+    Router::new()
+        .route("/api/chat/rooms/{room}/ws", get(room_socket))
+        .route("/api/notifications/ws", get(feed_socket))
+        .with_state(state)
+}
+
+/// `GET /api/chat/rooms/{room}/ws`.
+async fn room_socket(
+    State(chat): State<ChatState>,
+    Path(room): Path<String>,
+    Query(resume): Query<ResumeQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if Room::parse(&room).is_none() {
+        return ApiError::not_found("NO_SUCH_ROOM", "rooms are live.<name>").into_response();
+    }
+    chat.bridge.accept(room, resume.resume(), headers, ws).await
+}
+
+/// `GET /api/notifications/ws`: the caller's notification feed, live.
+async fn feed_socket(
+    State(chat): State<ChatState>,
+    user: CurrentUser,
+    Query(resume): Query<ResumeQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let room = Room::feed_of(user.user_id);
+    chat.bridge.accept(room, resume.resume(), headers, ws).await
+}
