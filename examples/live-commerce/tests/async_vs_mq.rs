@@ -9,10 +9,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use live_commerce::experiments::async_vs_mq::{self, AsyncVsMq, trial::Trial};
+use live_commerce::mail::queue::{EXCHANGE, SIGNED_UP_ROUTE};
 use live_commerce::mail::sink::SmtpSink;
-use live_commerce::mail::{self, Mode};
+use live_commerce::mail::{self, Mode, WelcomeMail};
 use live_commerce::server::{self, Role, Settings};
 use live_commerce::strategy::Strategy;
+use mq_reliable::amqp::Broker;
 use serde_json::json;
 use support::{PASSWORD, Services};
 use uuid::Uuid;
@@ -59,51 +61,110 @@ async fn queued_mails_survive_a_killed_process_and_arrive_once_each() {
     assert_eq!(trial.count.received, SIGNUPS, "{trial:?}");
 }
 
+/// An auth service in `mq` mode mailing to its own sink.
+struct QueuedAuth {
+    _services: Services,
+    sink: SmtpSink,
+    running: server::Running,
+    config: live_commerce::config::Config,
+    base: String,
+}
+
+impl QueuedAuth {
+    async fn start() -> Self {
+        let services = Services::start().await;
+        let sink = SmtpSink::start().await.unwrap();
+        let mut config = services.config();
+        config.smtp_url = sink.url();
+        let settings = Settings {
+            welcome_mail: Mode::Mq,
+            welcome_mail_delay: Duration::from_millis(100),
+            ..support::settings(Role::Auth, Strategy::Lua)
+        };
+        let running = server::start(&config, &settings, ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let base = support::base_url(&running);
+        Self {
+            _services: services,
+            sink,
+            running,
+            config,
+            base,
+        }
+    }
+
+    /// Signs `email` up; the account id.
+    async fn sign_up(&self, email: &str) -> Uuid {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/auth/signup", self.base))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["data"]["userId"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Waits until the mail worker has acknowledged `count` jobs: each
+    /// mail was accepted by the SMTP server (or found sent) before its ack.
+    async fn wait_for_acks(&self, count: u64) {
+        let stats = self
+            .running
+            .consumer_stats("welcome_mail")
+            .expect("mq mode");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while stats.snapshot().acked < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not {count} acks: {:?}",
+                stats.snapshot()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_sign_up_mails_its_account_once_with_its_message_id() {
-    let services = Services::start().await;
-    let sink = SmtpSink::start().await.unwrap();
-    let mut config = services.config();
-    config.smtp_url = sink.url();
-    let settings = Settings {
-        welcome_mail: Mode::Mq,
-        welcome_mail_delay: Duration::from_millis(100),
-        ..support::settings(Role::Auth, Strategy::Lua)
-    };
-    let running = server::start(&config, &settings, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let base = support::base_url(&running);
-    let email = "Ann.Welcome@Buyers.Example";
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/auth/signup"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
-    let user_id: Uuid = body["data"]["userId"].as_str().unwrap().parse().unwrap();
-
-    // Done when the worker acknowledged the job: the mail was accepted
-    // before the ack, and nothing is left to send a second copy.
-    let stats = running.consumer_stats("welcome_mail").expect("mq mode");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while stats.snapshot().acked == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no ack: {:?}",
-            stats.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mails = sink.received().await.unwrap();
+    let auth = QueuedAuth::start().await;
+    let user_id = auth.sign_up("Ann.Welcome@Buyers.Example").await;
+    auth.wait_for_acks(1).await;
+    let mails = auth.sink.received().await.unwrap();
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(
         mails[0].message_id.as_deref(),
         Some(mail::message_id(user_id).as_str())
     );
     assert_eq!(mails[0].to.as_deref(), Some("ann.welcome@buyers.example"));
-    assert_eq!(stats.snapshot().consumed, 1);
-    running.shutdown().await;
+    auth.running.shutdown().await;
+}
+
+/// A relay killed between RabbitMQ's confirm and marking its row sent
+/// publishes the job again, with the same message id: the worker finds it
+/// in `mail_sent` and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_copy_of_a_mail_job_sends_nothing() {
+    let auth = QueuedAuth::start().await;
+    let user_id = auth.sign_up("bob.twice@buyers.example").await;
+    auth.wait_for_acks(1).await;
+    let job = WelcomeMail {
+        user_id,
+        email: "bob.twice@buyers.example".to_string(),
+    };
+    let broker = Broker::connect(auth.config.amqp_url.clone()).await.unwrap();
+    let publisher = broker.publisher().build().await.unwrap();
+    publisher
+        .publish_with_id(EXCHANGE, SIGNED_UP_ROUTE, &job, &user_id.to_string())
+        .await
+        .unwrap();
+    auth.wait_for_acks(2).await;
+    let mails = auth.sink.received().await.unwrap();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0].message_id.as_deref(),
+        Some(mail::message_id(user_id).as_str())
+    );
+    auth.running.shutdown().await;
 }
