@@ -34,7 +34,7 @@ pub struct ConsumerArgs {
     #[arg(long, default_value_t = 8)]
     pub consumers: usize,
     /// How long each job holds its consumer, in milliseconds.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 5)]
     pub work_ms: u64,
     /// The reliable variant's heartbeat TTL, in milliseconds.
     #[arg(long, default_value_t = 2_000)]

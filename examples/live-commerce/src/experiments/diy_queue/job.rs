@@ -1,10 +1,11 @@
 //! What a job is in this experiment: an id (`"0"` … `"9999"`) and a
 //! moment of work during which a consumer holds it.
 //!
-//! The work is a sleep of `hold` (default 1 ms), bracketed by the two
-//! [`Ledger`] records. Holding each job for a moment is what makes a kill
-//! land mid-job: with 8 consumers each spending ~95 % of their time inside
-//! [`process`], a `kill -9` at any instant finds jobs in their hands.
+//! The work is a sleep of `hold` (`--work-ms`, default 5 ms), bracketed by
+//! the two [`Ledger`] records. Holding each job for a moment is what makes a
+//! kill land mid-job: a consumer spends most of its time inside [`process`],
+//! and the experiment pulls the trigger only when the ledger shows jobs
+//! started and not completed.
 
 use std::time::Duration;
 

@@ -48,7 +48,7 @@ pub struct Options {
     pub consumers: usize,
     /// How long each job holds its consumer, in milliseconds (so that the
     /// kill finds jobs in the consumers' hands).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 5)]
     pub work_ms: u64,
     /// Kill the first consumer process once this many jobs completed
     /// (default: half the jobs).
