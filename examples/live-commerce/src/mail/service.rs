@@ -40,7 +40,7 @@ pub struct QueueParts {
 }
 
 /// The `mq` mode's background parts, running.
-pub struct Running {
+pub struct QueueTasks {
     /// The mail worker's consumer loop (ends on SIGTERM / Ctrl-C).
     pub worker: JoinHandle<anyhow::Result<()>>,
     /// The relay of the mail outbox (runs until aborted).
@@ -89,7 +89,7 @@ impl QueueParts {
     }
 
     /// Starts the relay and the worker.
-    pub fn spawn(self) -> Running {
+    pub fn spawn(self) -> QueueTasks {
         let stop = self.consumer.shutdown_handle();
         let (consumer, worker, relay) = (self.consumer, self.worker, self.relay);
         let worker = tokio::spawn(async move {
@@ -107,7 +107,7 @@ impl QueueParts {
         let relay = tokio::spawn(async move {
             relay.run_until(std::future::pending::<()>()).await;
         });
-        Running {
+        QueueTasks {
             worker,
             relay,
             stop,
