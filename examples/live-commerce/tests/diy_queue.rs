@@ -72,6 +72,8 @@ async fn a_kill_mid_job_loses_jobs_from_the_naive_queue_only() {
             "150",
             "--visibility-timeout-ms",
             "1000",
+            "--deadline-s",
+            "60",
         ],
     )
     .await;

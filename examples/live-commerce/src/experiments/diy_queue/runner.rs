@@ -3,7 +3,7 @@
 //! pending, stop it gracefully, and count from the [`ledger`](super::ledger).
 //!
 //! ```text
-//! enqueue 0..jobs ─► consumer #1 ─(kill_at completed, jobs in hand)─► kill -9 ─► consumer #2 ─► pending = 0 ─► stop ─► tally
+//! enqueue 0..jobs ─► consumer #1 ─(kill_at completed, a job just begun)─► kill -9 ─► consumer #2 ─► pending = 0 ─► stop ─► tally
 //!                    └── jobs/s measured here ──┘                 (again while the stop left some pending)
 //! ```
 //!
@@ -174,14 +174,17 @@ impl<'a> Trial<'a> {
         let mut first = self.spawn().await?;
         let started = Instant::now();
         let kill_at = self.options.kill_at();
-        // Kill once enough jobs completed *and* some job is in a consumer's
-        // hands right now. Killing on the completion count alone would
-        // strike just after a completion, when consumers whose work runs in
-        // lockstep (same start, same hold) may all be between two jobs.
+        // Kill once enough jobs completed *and* a job started since the last
+        // look (at most a poll ago, so it still has most of its hold ahead).
+        // Killing on the completion count alone strikes just after a
+        // completion, when consumers working in lockstep (same start, same
+        // hold) are all between two jobs or about to finish.
+        let mut last_started = u64::MAX;
         let reached = self
             .wait(&mut first, deadline, POLL_KILL, async |trial: &mut Self| {
                 let (started, completed) = trial.ledger.progress(&mut trial.redis).await?;
-                Ok(completed >= kill_at && started > completed)
+                let fresh_start = started > std::mem::replace(&mut last_started, started);
+                Ok(completed >= kill_at && fresh_start && started > completed)
             })
             .await?;
         anyhow::ensure!(
@@ -247,7 +250,7 @@ impl<'a> Trial<'a> {
         consumer: &mut ConsumerProcess,
         deadline: Instant,
         every: Duration,
-        done: impl AsyncFn(&mut Self) -> anyhow::Result<bool>,
+        mut done: impl AsyncFnMut(&mut Self) -> anyhow::Result<bool>,
     ) -> anyhow::Result<bool> {
         loop {
             if done(self).await? {
