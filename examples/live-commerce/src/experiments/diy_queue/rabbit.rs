@@ -56,7 +56,7 @@ pub async fn consumer(
 }
 
 /// Publishes jobs `jobs` (their ids as JSON numbers), each confirmed by
-/// the broker, [`PUBLISH_WINDOW`] at a time.
+/// the broker, 256 at a time.
 pub async fn publish(broker: &Broker, queue: &str, jobs: Range<u64>) -> anyhow::Result<()> {
     let publisher = broker.publisher().build().await?;
     futures::stream::iter(jobs)
