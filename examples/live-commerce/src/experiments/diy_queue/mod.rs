@@ -55,6 +55,7 @@
 //! | [`reaper`] | returns a dead consumer's jobs (`reap.lua`) |
 //! | [`rabbit`] | the RabbitMQ comparison |
 //! | [`consumer`] | the consumer process the experiment kills |
+//! | [`process`] | that process seen from the experiment: spawn, kill -9, stop |
 //! | [`runner`] | the experiment: enqueue, kill, restart, drain, count |
 //! | [`report`] | the table and the JSON |
 
@@ -64,6 +65,7 @@ pub mod job;
 pub mod keys;
 pub mod ledger;
 pub mod naive;
+pub mod process;
 pub mod rabbit;
 pub mod reaper;
 pub mod reliable;

@@ -13,18 +13,17 @@
 //! to RabbitMQ, so after each stop the experiment looks again and starts
 //! another consumer while anything is pending.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use mq_reliable::amqp::Broker;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 use super::keys::Keys;
 use super::ledger::Ledger;
+use super::process::ConsumerProcess;
 use super::report::{Outcome, Report};
 use super::{Variant, connection, naive, rabbit, reliable};
 use crate::config::Config;
@@ -34,8 +33,6 @@ use crate::config::Config;
 const POLL_KILL: Duration = Duration::from_millis(2);
 /// How often it looks whether the queue drained.
 const POLL_DRAIN: Duration = Duration::from_millis(20);
-/// How long a consumer process may take to say `ready`, or to stop.
-const PROCESS_PATIENCE: Duration = Duration::from_secs(60);
 
 /// `live-commerce experiment diy-queue`.
 #[derive(Debug, Clone, clap::Args)]
@@ -279,7 +276,6 @@ impl<'a> Trial<'a> {
     async fn clean_up(&mut self) {
         let keys: Vec<String> = match self.redis.scan_match(self.keys.pattern()).await {
             Ok(iter) => {
-                use futures::StreamExt;
                 iter.filter_map(|key| async move { key.ok() })
                     .collect()
                     .await
@@ -299,108 +295,6 @@ impl<'a> Trial<'a> {
             if let Err(error) = rabbit::delete(&self.config.amqp_url, name).await {
                 tracing::warn!(%error, queue = %name, "deleting the run's queues failed");
             }
-        }
-    }
-}
-
-/// A `live-commerce experiment diy-queue-consumer` child process.
-struct ConsumerProcess {
-    child: Child,
-    variant: Variant,
-}
-
-impl ConsumerProcess {
-    /// Starts it and waits for its `ready` line.
-    async fn spawn(
-        exe: &Path,
-        config: &Config,
-        options: &Options,
-        run_id: &str,
-        variant: Variant,
-    ) -> anyhow::Result<Self> {
-        let mut child = Command::new(PathBuf::from(exe))
-            .args([
-                "experiment",
-                "diy-queue-consumer",
-                "--variant",
-                variant.name(),
-            ])
-            .args(["--run", run_id])
-            .args(["--consumers", &options.consumers.to_string()])
-            .args(["--work-ms", &options.work_ms.to_string()])
-            .args([
-                "--visibility-timeout-ms",
-                &options.visibility_timeout_ms.to_string(),
-            ])
-            .env("REDIS_URL", &config.redis_url)
-            .env("AMQP_URL", &config.amqp_url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(PROCESS_PATIENCE, async {
-            while let Some(line) = lines.next_line().await? {
-                if line.trim() == "ready" {
-                    return Ok(true);
-                }
-            }
-            Ok::<_, std::io::Error>(false)
-        })
-        .await;
-        // Keep reading, so the child never writes into a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        match ready {
-            Ok(Ok(true)) => Ok(Self { child, variant }),
-            Ok(Ok(false)) => {
-                anyhow::bail!("the {} consumer exited before it was ready", variant.name())
-            }
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => anyhow::bail!(
-                "the {} consumer was not ready within {PROCESS_PATIENCE:?}",
-                variant.name()
-            ),
-        }
-    }
-
-    /// Fails if the process exited (it should run until stopped or killed).
-    fn check_running(&mut self) -> anyhow::Result<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => anyhow::bail!(
-                "the {} consumer exited on its own: {status}",
-                self.variant.name()
-            ),
-        }
-    }
-
-    /// `kill -9`, and waits until the process is gone.
-    async fn kill9(mut self) -> anyhow::Result<()> {
-        self.child.start_kill()?;
-        self.child.wait().await?;
-        Ok(())
-    }
-
-    /// Closes its stdin (its graceful stop) and waits for it to exit.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        drop(self.child.stdin.take());
-        let status = tokio::time::timeout(PROCESS_PATIENCE, self.child.wait()).await;
-        match status {
-            Ok(status) => {
-                let status = status?;
-                anyhow::ensure!(
-                    status.success(),
-                    "the {} consumer failed: {status}",
-                    self.variant.name()
-                );
-                Ok(())
-            }
-            Err(_) => anyhow::bail!(
-                "the {} consumer did not stop within {PROCESS_PATIENCE:?}",
-                self.variant.name()
-            ),
         }
     }
 }
