@@ -2,8 +2,8 @@
 //! Three `serve --role scheduler` processes on a per-second schedule run
 //! every tick exactly once (from `job_runs`: none missing, none started
 //! twice); a runner killed mid-job has its tick completed, once, by
-//! another; and the daily statistics are right, in the table, in the cache
-//! and over HTTP.
+//! another, or by its successor when it was the only one; and the daily
+//! statistics are right, in the table, in the cache and over HTTP.
 
 mod support;
 
@@ -210,6 +210,50 @@ async fn a_runner_killed_mid_job_has_its_tick_completed_once_by_another() {
         settled.len(),
         orphans.len(),
         per_runner(&settled)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_scheduler_completes_what_its_killed_predecessor_left() {
+    let services = Services::start().await;
+    let extra = ["--stats-pause", "4s", "--job-lease", "2s"];
+    let mut first = schedulers(&services, 1, &extra).await.remove(0);
+    let pool = services.postgres.pool().await;
+    let start = Utc::now();
+    await_runs(&pool, start, "a run in progress", |runs| {
+        runs.iter().any(|run| run.status == "running")
+    })
+    .await;
+    first.process.kill9().await;
+    let orphans: Vec<DateTime<Utc>> = runs_after(&pool, start)
+        .await
+        .into_iter()
+        .filter(|run| run.status == "running")
+        .map(|run| run.tick)
+        .collect();
+    assert!(
+        !orphans.is_empty(),
+        "the first scheduler was mid-job when killed"
+    );
+    // The successor's own schedule (daily) does not fire during the test:
+    // only its look for unfinished ticks at start can complete them.
+    let second =
+        support::spawn_serve(&services, &["--role", "scheduler", "--job-lease", "2s"]).await;
+    let second_pid = second.process.pid().unwrap();
+    let runs = await_runs(&pool, start, "the orphans completed", |runs| {
+        runs.iter().all(|run| run.status == "done")
+    })
+    .await;
+    for run in &runs {
+        if orphans.contains(&run.tick) {
+            assert_eq!((run.attempts, run.pid()), (2, second_pid), "{run:?}");
+        } else {
+            assert_eq!(run.attempts, 1, "{run:?}");
+        }
+    }
+    println!(
+        "{} ticks left unfinished, completed by the successor",
+        orphans.len()
     );
 }
 

@@ -149,32 +149,36 @@ pub async fn start(
         wait,
     );
     let schedule = settings.stats_schedule.clone();
-    Ok(tokio::spawn(run_schedule(schedule, once)))
+    Ok(tokio::spawn(run_schedule(schedule, once, wait)))
 }
 
 /// Fires every tick of `schedule`: runs it (or waits to take it over), and
-/// looks for older ticks a dead runner left unfinished.
-async fn run_schedule<J: Job>(schedule: cron::Schedule, once: OncePerTick<J>) {
+/// looks for older ticks a dead runner left unfinished. At start it waits
+/// up to `wait` for each (a predecessor's lease may still be running out),
+/// so a restarted fleet completes what it left; at a tick it only takes
+/// those whose lock is already free.
+async fn run_schedule<J: Job>(schedule: cron::Schedule, once: OncePerTick<J>, wait: Duration) {
     let mut ticks = ticks::Ticks::new(schedule);
     // Dropped with this loop: aborting the loop aborts every run in flight.
     let mut runs = tokio::task::JoinSet::new();
+    runs.spawn(sweep(once.clone(), Utc::now(), wait));
     while let Some(tick) = ticks.next().await {
         while runs.try_join_next().is_some() {}
         let run = once.clone();
         runs.spawn(async move { report(tick, run.run(tick).await) });
-        let sweep = once.clone();
-        runs.spawn(async move {
-            match sweep.sweep(tick).await {
-                Ok(outcomes) => {
-                    for (tick, outcome) in outcomes {
-                        report(tick, Ok(outcome));
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%tick, "looking for unfinished ticks failed: {error:#}")
-                }
+        runs.spawn(sweep(once.clone(), tick, Duration::ZERO));
+    }
+}
+
+/// Completes the unfinished ticks before `now` whose runner is gone.
+async fn sweep<J: Job>(once: OncePerTick<J>, now: DateTime<Utc>, wait: Duration) {
+    match once.sweep(now, wait).await {
+        Ok(outcomes) => {
+            for (tick, outcome) in outcomes {
+                report(tick, Ok(outcome));
             }
-        });
+        }
+        Err(error) => tracing::warn!(%now, "looking for unfinished ticks failed: {error:#}"),
     }
 }
 

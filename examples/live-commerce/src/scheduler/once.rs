@@ -221,13 +221,18 @@ impl<J: Job> OncePerTick<J> {
     }
 
     /// Completes ticks before `now` that were started and never finished,
-    /// whose lock is free (their runner died and its lease ran out). Ticks
-    /// whose lock is held are left to their holder.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(DateTime<Utc>, Outcome)>> {
+    /// once their lock is free (their runner died and its lease ran out),
+    /// waiting up to `wait` for each. Ticks whose lock stays held are left
+    /// to their holder.
+    pub async fn sweep(
+        &self,
+        now: DateTime<Utc>,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<(DateTime<Utc>, Outcome)>> {
         let ticks = runs::unfinished(&self.pool, self.job.name(), now, 10).await?;
         let mut outcomes = Vec::with_capacity(ticks.len());
         for tick in ticks {
-            outcomes.push((tick, self.run_waiting(tick, Duration::ZERO).await?));
+            outcomes.push((tick, self.run_waiting(tick, wait).await?));
         }
         Ok(outcomes)
     }
