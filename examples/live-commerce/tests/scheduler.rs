@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use live_commerce::scheduler::daily_stats::{self, DailySales, ItemSales};
-use live_commerce::scheduler::{SchedulerSettings, ticks};
+use live_commerce::scheduler::{SchedulerSettings, once, ticks};
 use live_commerce::server::{Role, Settings};
 use live_commerce::strategy::Strategy;
 use serde_json::Value;
@@ -120,6 +120,19 @@ async fn three_schedulers_run_each_of_20_ticks_exactly_once() {
     for run in &runs {
         assert_eq!(run.status, "done", "{run:?}");
         assert_eq!(run.attempts, 1, "a tick was started twice: {run:?}");
+    }
+    // No Redis key is left for ever per tick: the fencing counters expire.
+    let redis = redis::Client::open(services.redis.url()).unwrap();
+    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    for run in &runs {
+        let name = once::lock_name(daily_stats::JOB, run.tick);
+        let key = format!("{}:{{{name}}}:fence", once::LOCK_PREFIX);
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key}: TTL {ttl}");
     }
     let pids: Vec<u32> = instances.iter().map(|i| i.process.pid().unwrap()).collect();
     let counts = per_runner(&runs);

@@ -96,7 +96,7 @@ pub struct OncePerTick<J> {
 /// The prefix of the ticks' lock keys (`job-lock:{daily-stats@…}:lock`).
 pub const LOCK_PREFIX: &str = "job-lock";
 
-/// How long a tick's fencing counter stays in Redis once the tick is done.
+/// How long a tick's fencing counter stays in Redis after its last use.
 /// redlock keeps a lock's counter forever, which is right for a lock name
 /// used again and again; a tick's name is used for one tick, and the
 /// attempt number in `job_runs` is the fence here, so the counter goes.
@@ -160,9 +160,8 @@ impl<J: Job> OncePerTick<J> {
         // A lease lost meanwhile answers NotOwner: the record already says
         // what happened, so there is nothing more to do about it.
         let _ = guard.unlock().await;
-        if matches!(outcome, Ok(Outcome::Ran { .. })) {
-            self.expire_fence(&name).await;
-        }
+        // After every acquisition: a late one may have made a new counter.
+        self.expire_fence(&name).await;
         outcome
     }
 
