@@ -57,17 +57,18 @@ fn count(report: &Value, variant: &str, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_mid_job_loses_jobs_from_the_naive_queue_only() {
     let services = Services::start().await;
-    // Each job holds its consumer 20 ms, so at the kill (after 150 of 400
-    // jobs) each of the 4 consumers has one in its hands.
+    // Each job holds its consumer 40 ms, and the kill comes right after a
+    // job began (after 150 of 400 jobs), so it lands while the 8 consumers
+    // hold jobs even if this machine stalls the experiment for a while.
     let report = experiment(
         &services,
         &[
             "--jobs",
             "400",
             "--consumers",
-            "4",
+            "8",
             "--work-ms",
-            "20",
+            "40",
             "--kill-at",
             "150",
             "--visibility-timeout-ms",
@@ -77,6 +78,7 @@ async fn a_kill_mid_job_loses_jobs_from_the_naive_queue_only() {
         ],
     )
     .await;
+    println!("diy-queue: {report}");
     for variant in ["naive", "reliable", "rabbitmq"] {
         assert_eq!(count(&report, variant, "jobs"), 400, "{report}");
         assert_eq!(

@@ -181,7 +181,9 @@ impl<'a> Trial<'a> {
             .wait(&mut first, deadline, POLL_KILL, async |trial: &mut Self| {
                 let (started, completed) = trial.ledger.progress(&mut trial.redis).await?;
                 let fresh_start = started > std::mem::replace(&mut last_started, started);
-                Ok(completed >= kill_at && fresh_start && started > completed)
+                // Once every job has begun no start can come: kill anyway.
+                let last_ones = started >= trial.options.jobs;
+                Ok(completed >= kill_at && (fresh_start && started > completed || last_ones))
             })
             .await?;
         anyhow::ensure!(
