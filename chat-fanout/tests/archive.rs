@@ -238,7 +238,11 @@ async fn a_rooms_archive_is_read_page_by_page_by_offset_within_its_epoch() {
     );
     let first = pg.read("room:1", "e1", 3, 1).await.unwrap();
     let payload: serde_json::Value = serde_json::from_str(&first.messages[0].payload).unwrap();
-    assert_eq!(payload, serde_json::json!({ "n": 4 }), "jsonb keeps the value");
+    assert_eq!(
+        payload,
+        serde_json::json!({ "n": 4 }),
+        "jsonb keeps the value"
+    );
     assert_eq!(first.messages.len(), 1);
     assert!(first.more);
     let end = pg.read("room:1", "e2", 5, 10).await.unwrap();

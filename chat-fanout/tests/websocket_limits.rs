@@ -271,3 +271,60 @@ async fn a_resume_past_trimmed_history_is_served_from_the_archive_and_only_a_hol
     }
     assert_eq!(frame(&mut socket).await.unwrap()["type"], "live");
 }
+
+#[tokio::test]
+async fn clients_flooding_a_room_are_not_cut_off_by_their_own_traffic() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    let bridge = bridge(hub)
+        .buffer(16)
+        .rate_limit(RateLimit::new(1e6, 1_000_000));
+    let addr = serve(bridge).await;
+    // Four clients write everything at once: each socket's room sends it
+    // four messages for every one it publishes, 16 at most in wait.
+    let mut flooders = Vec::new();
+    for client in 0..4 {
+        let socket = connect(addr, "room=flood", &format!("user-{client}"), None)
+            .await
+            .unwrap();
+        flooders.push(tokio::spawn(flood(socket)));
+    }
+    for flooder in flooders {
+        assert_eq!(
+            flooder.await.unwrap(),
+            2_000,
+            "every message, no disconnect"
+        );
+    }
+}
+
+/// Sends 500 messages at once and reads the room until offset 2,000;
+/// returns the last offset read.
+async fn flood(socket: Socket) -> u64 {
+    let (mut sink, mut stream) = socket.split();
+    let writing = tokio::spawn(async move {
+        for n in 1..=500 {
+            sink.send(Message::text(json!({ "n": n }).to_string()))
+                .await
+                .unwrap();
+        }
+        sink
+    });
+    let mut last = 0;
+    while last < 2_000 {
+        let message = tokio::time::timeout(PROMPTLY, stream.next()).await.unwrap();
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "message" {
+                    last = frame["offset"].as_u64().unwrap();
+                }
+            }
+            Some(Ok(Message::Close(close))) => panic!("closed after offset {last}: {close:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("socket ended after offset {last}: {other:?}"),
+        }
+    }
+    drop(writing.await.unwrap());
+    last
+}

@@ -24,7 +24,8 @@
 //!    than [`WsBridge::max_message_size`] (16 KiB by default) end the
 //!    socket.
 //! 4. **Keepalive.** The server pings every `ping_interval`; a client silent
-//!    for longer than `ping_interval + pong_timeout` is dropped.
+//!    for longer than `ping_interval + pong_timeout` is dropped, and so is
+//!    one that stops reading (a write blocked for `pong_timeout`).
 //! 5. **Revocation.** Given a stream of [`Revoked`] events (for instance
 //!    session-store's revocation subscription, mapped), every socket of a
 //!    revoked session is closed at once with code 4001. When revocations may

@@ -2,7 +2,8 @@
 //! client leaves, the session is revoked or the keepalive gives up.
 
 use axum::extract::ws::{Message, WebSocket};
-use futures::{SinkExt, StreamExt};
+use futures::stream::SplitStream;
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -13,6 +14,9 @@ use super::{Identity, Revoked, WsBridge};
 use crate::envelope::{Envelope, Position};
 use crate::policy::{CloseReason, SlowConsumer, SubscribeOptions};
 use crate::subscription::Subscription;
+
+/// Room messages forwarded, under a flood, per client frame read.
+const FAIR_SHARE: usize = 64;
 
 /// What the loop does after one event.
 enum Next {
@@ -28,6 +32,8 @@ pub(crate) struct Session {
     revoked: broadcast::Receiver<Revoked>,
     bucket: UserBucket,
     revocations_open: bool,
+    last_heard: tokio::time::Instant,
+    forwarded: usize,
 }
 
 impl Session {
@@ -45,6 +51,8 @@ impl Session {
             revoked,
             bucket,
             revocations_open: true,
+            last_heard: tokio::time::Instant::now(),
+            forwarded: 0,
         }
     }
 
@@ -73,33 +81,27 @@ impl Session {
         if out.send(live.text()).await.is_err() {
             return;
         }
-        let silence_limit = self.bridge.ping_interval + self.bridge.pong_timeout;
-        let mut last_heard = tokio::time::Instant::now();
+        self.relay(&mut out, &mut incoming, &mut sub, &mut sent)
+            .await;
+    }
+
+    /// Relays both ways until the socket is done.
+    async fn relay(
+        &mut self,
+        out: &mut Out,
+        incoming: &mut SplitStream<WebSocket>,
+        sub: &mut Subscription<Value>,
+        sent: &mut Position,
+    ) {
+        self.last_heard = tokio::time::Instant::now();
         let mut pings = tokio::time::interval_at(
             tokio::time::Instant::now() + self.bridge.ping_interval,
             self.bridge.ping_interval,
         );
         loop {
-            let next = tokio::select! {
-                envelope = sub.next() => forward(&mut out, &sub, envelope, &mut sent).await,
-                message = incoming.next() => {
-                    last_heard = tokio::time::Instant::now();
-                    match message {
-                        Some(Ok(message)) => self.inbound(&mut out, message).await,
-                        _ => Next::Close(None),
-                    }
-                }
-                _ = pings.tick() => {
-                    if last_heard.elapsed() > silence_limit {
-                        tracing::debug!("socket silent past its keepalive; closing");
-                        Next::Close(Some(close(1001, "keepalive timeout")))
-                    } else if out.send(Message::Ping(Default::default())).await.is_err() {
-                        Next::Close(None)
-                    } else {
-                        Next::Continue
-                    }
-                }
-                event = self.revoked.recv(), if self.revocations_open => self.revocation(event).await,
+            let next = match self.fair_read(out, incoming).await {
+                Some(next) => next,
+                None => self.next_event(out, incoming, sub, sent, &mut pings).await,
             };
             if let Next::Close(frame) = next {
                 if let Some(frame) = frame {
@@ -107,6 +109,73 @@ impl Session {
                 }
                 return;
             }
+        }
+    }
+
+    /// Under a flood the room's messages win ([`Self::next_event`]), but
+    /// the client is still heard: one of its frames, when one is ready,
+    /// every [`FAIR_SHARE`] messages (its pongs keep it alive, its messages
+    /// get out).
+    async fn fair_read(
+        &mut self,
+        out: &mut Out,
+        incoming: &mut SplitStream<WebSocket>,
+    ) -> Option<Next> {
+        if self.forwarded < FAIR_SHARE {
+            return None;
+        }
+        self.forwarded = 0;
+        let message = incoming.next().now_or_never()?;
+        Some(self.heard(out, message).await)
+    }
+
+    /// The next event, biased in this order: a revocation closes at once;
+    /// the room's messages go out before the client's own are read, so a
+    /// client busy publishing never overflows its own subscription and is
+    /// cut off as a slow consumer by its own traffic.
+    async fn next_event(
+        &mut self,
+        out: &mut Out,
+        incoming: &mut SplitStream<WebSocket>,
+        sub: &mut Subscription<Value>,
+        sent: &mut Position,
+        pings: &mut tokio::time::Interval,
+    ) -> Next {
+        tokio::select! {
+            biased;
+            event = self.revoked.recv(), if self.revocations_open => self.revocation(event).await,
+            _ = pings.tick() => self.keepalive(out).await,
+            envelope = sub.next() => {
+                self.forwarded += 1;
+                forward(out, sub, envelope, sent, self.bridge.pong_timeout).await
+            }
+            message = incoming.next() => self.heard(out, message).await,
+        }
+    }
+
+    /// A frame (or the end) from the client.
+    async fn heard(
+        &mut self,
+        out: &mut Out,
+        message: Option<Result<Message, axum::Error>>,
+    ) -> Next {
+        self.last_heard = tokio::time::Instant::now();
+        match message {
+            Some(Ok(message)) => self.inbound(out, message).await,
+            _ => Next::Close(None),
+        }
+    }
+
+    /// A ping, or the close of a client silent past its keepalive.
+    async fn keepalive(&self, out: &mut Out) -> Next {
+        let silence_limit = self.bridge.ping_interval + self.bridge.pong_timeout;
+        if self.last_heard.elapsed() > silence_limit {
+            tracing::debug!("socket silent past its keepalive; closing");
+            Next::Close(Some(close(1001, "keepalive timeout")))
+        } else if out.send(Message::Ping(Default::default())).await.is_err() {
+            Next::Close(None)
+        } else {
+            Next::Continue
         }
     }
 
@@ -203,12 +272,15 @@ impl Session {
     }
 }
 
-/// A message of the room, sent on unless the client already has it.
+/// A message of the room, sent on unless the client already has it. A
+/// client that stopped reading (its TCP window stays full for
+/// `write_limit`) is dropped rather than left holding this socket's loop.
 async fn forward(
     out: &mut Out,
     sub: &Subscription<Value>,
     envelope: Option<Envelope<Value>>,
     sent: &mut Position,
+    write_limit: std::time::Duration,
 ) -> Next {
     let Some(envelope) = envelope else {
         let frame = match sub.close_reason() {
@@ -234,8 +306,12 @@ async fn forward(
         epoch: &envelope.epoch,
         payload: &envelope.payload,
     };
-    if out.send(frame.text()).await.is_err() {
-        return Next::Close(None);
+    match tokio::time::timeout(write_limit, out.send(frame.text())).await {
+        Ok(Ok(())) => Next::Continue,
+        Ok(Err(_)) => Next::Close(None),
+        Err(_) => {
+            tracing::debug!("client stopped reading; dropping its socket");
+            Next::Close(None)
+        }
     }
-    Next::Continue
 }

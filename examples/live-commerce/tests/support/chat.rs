@@ -60,7 +60,36 @@ pub async fn join_from(base: &str, room: &str, cookie: &str, query: &str) -> Soc
         .unwrap_or_else(|status| panic!("joining {room}: HTTP {status}"))
 }
 
+/// The sending half of a socket whose incoming frames are read and
+/// dropped in the background (a client must read, or the server stops
+/// writing to it and, past its buffer, closes it as a slow consumer).
+pub struct Sender {
+    sink: futures::stream::SplitSink<Stream, Message>,
+    drain: tokio::task::JoinHandle<()>,
+}
+
+impl Sender {
+    /// Sends `{"text": text}`.
+    pub async fn say(&mut self, text: &str) {
+        let body = serde_json::json!({ "text": text }).to_string();
+        self.sink.send(Message::text(body)).await.unwrap();
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.drain.abort();
+    }
+}
+
 impl Socket {
+    /// Keeps only the sending half; incoming frames are drained.
+    pub fn into_sender(self) -> Sender {
+        let (sink, mut stream) = self.stream.split();
+        let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+        Sender { sink, drain }
+    }
+
     /// Sends `{"text": text}`.
     pub async fn say(&mut self, text: &str) {
         let body = serde_json::json!({ "text": text }).to_string();
