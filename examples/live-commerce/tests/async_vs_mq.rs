@@ -35,6 +35,7 @@ async fn trial(mode: Mode) -> Trial {
         delay: DELAY,
         modes: vec![mode],
         json: false,
+        page: live_commerce::experiments::page::PageOut { out: "none".into() },
     };
     let binary = Path::new(env!("CARGO_BIN_EXE_live-commerce"));
     let report = async_vs_mq::measure(&services.config(), binary, &options)

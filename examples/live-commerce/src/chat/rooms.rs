@@ -74,7 +74,6 @@ mod tests {
         for name in ["", "live.", "live.UPPER", "live.a b", "lobby", "user.42"] {
             assert_eq!(Room::parse(name), None, "{name}");
         }
-        assert_eq!(Room::parse(&"live.".repeat(1).to_string()), None);
         assert!(Room::parse(&format!("live.{}", "a".repeat(64))).is_some());
         assert!(Room::parse(&format!("live.{}", "a".repeat(65))).is_none());
         let upper = Uuid::new_v4().to_string().to_uppercase();

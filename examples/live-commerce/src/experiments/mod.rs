@@ -1,6 +1,7 @@
 //! The classic experiments of the original projects, each runnable with one
 //! command (`live-commerce experiment <name>`), each printing its outcome as
-//! a table, or as one JSON object with `--json` so scripts can check it.
+//! a table and recording it in its docs page ([`page`]), or printing one
+//! JSON object with `--json` so scripts can check it.
 //!
 //! | experiment | what it shows |
 //! |---|---|
@@ -9,6 +10,7 @@
 
 pub mod async_vs_mq;
 pub mod diy_queue;
+pub mod page;
 
 use clap::Subcommand;
 
@@ -31,7 +33,6 @@ pub enum Experiment {
 impl Experiment {
     /// Runs the experiment and prints its outcome.
     pub async fn run(self, config: &Config) -> anyhow::Result<()> {
-        let _ = config;
         match self {
             Experiment::DiyQueue(options) => diy_queue::run(config, &options).await,
             Experiment::DiyQueueConsumer(args) => diy_queue::consumer::run(config, &args).await,

@@ -56,9 +56,12 @@ pub struct AsyncVsMq {
         default_value = "in-process,mq"
     )]
     pub modes: Vec<Mode>,
-    /// Print one JSON object instead of the table.
+    /// Print one JSON object instead of the table (and write no page).
     #[arg(long)]
     pub json: bool,
+    /// Where the docs page is written.
+    #[command(flatten)]
+    pub page: super::page::PageOut,
 }
 
 impl AsyncVsMq {
@@ -70,7 +73,9 @@ impl AsyncVsMq {
         if self.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
-            print!("{}", report.table());
+            let table = report.table();
+            print!("{table}");
+            self.page.record("async-vs-mq.md", &table)?;
         }
         Ok(())
     }

@@ -58,9 +58,12 @@ pub struct Options {
     /// How long each variant may take to drain, in seconds.
     #[arg(long, default_value_t = 300)]
     pub deadline_s: u64,
-    /// Print one JSON object instead of the table.
+    /// Print one JSON object instead of the table (and write no page).
     #[arg(long)]
     pub json: bool,
+    /// Where the docs page is written.
+    #[command(flatten)]
+    pub page: crate::experiments::page::PageOut,
 }
 
 impl Options {
@@ -75,7 +78,9 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<()> {
     if options.json {
         println!("{}", report.json());
     } else {
-        println!("{}", report.table());
+        let table = report.table();
+        println!("{table}");
+        options.page.record("diy-queue.md", &table)?;
     }
     Ok(())
 }
