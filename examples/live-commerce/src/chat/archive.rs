@@ -12,6 +12,10 @@
 //!    Kafka offsets only after the rows: a message produced or consumed
 //!    twice is one row.
 //!
+//! 3. The mention scanner ([`notifications::mentions`](crate::notifications::mentions))
+//!    reads the same topic in its own group (`<topic>-mentions`) and
+//!    records a notification for each `@<email>` in a live room.
+//!
 //! Each mover restarts after a failure (Kafka or PostgreSQL away), from
 //! where its checkpoint or committed offset says.
 
@@ -58,7 +62,14 @@ pub async fn run(
     topic: String,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    ensure_topic(&brokers, &topic).await?;
+    // Kafka may come up after the worker: wait for it rather than give up.
+    while let Err(error) = ensure_topic(&brokers, &topic).await {
+        tracing::warn!(error = format!("{error:#}"), "the chat archive waits for Kafka");
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(RESTART_AFTER * 5) => {}
+        }
+    }
     let relay = ArchiveRelay::builder(redis, kafka_config(&brokers), topic.clone())
         .build()
         .await?;
@@ -66,9 +77,14 @@ pub async fn run(
         let relay = relay.clone();
         async move { relay.run(stop).await.map_err(anyhow::Error::from) }
     });
-    let archive = PgArchive::new(pool);
+    let archive = PgArchive::new(pool.clone());
+    let (archive_brokers, archive_topic) = (brokers.clone(), topic.clone());
     let archiving = again_until(stop.clone(), "the chat archiver", move |stop| {
-        let (archive, brokers, topic) = (archive.clone(), brokers.clone(), topic.clone());
+        let (archive, brokers, topic) = (
+            archive.clone(),
+            archive_brokers.clone(),
+            archive_topic.clone(),
+        );
         async move {
             let mut consumer = kafka_config(&brokers);
             consumer.set("group.id", format!("{topic}-archiver"));
@@ -76,7 +92,15 @@ pub async fn run(
             Ok(())
         }
     });
-    tokio::join!(relaying, archiving);
+    let mentions = again_until(stop.clone(), "the chat mention scanner", move |stop| {
+        let (pool, brokers, topic) = (pool.clone(), brokers.clone(), topic.clone());
+        async move {
+            let mut consumer = kafka_config(&brokers);
+            consumer.set("group.id", format!("{topic}-mentions"));
+            crate::notifications::mentions::run(&pool, consumer, &topic, stop).await
+        }
+    });
+    tokio::join!(relaying, archiving, mentions);
     Ok(())
 }
 
