@@ -19,6 +19,7 @@
 //! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
 //! | [`ranking`] | most viewed items, most searched keywords, over sliding windows |
 //! | [`mail`] | the welcome mail: off, in process (`@Async`) or through RabbitMQ |
+//! | [`notifications`] | events a user should know: stored once, pushed live once, listed |
 //! | [`scheduler`] | scheduled jobs run once per tick across instances: daily statistics |
 //! | [`after_commit`] | work that runs only once a transaction committed |
 //! | [`strategy`] | the six ways of taking stock, one file each |
@@ -45,6 +46,7 @@ pub mod flash_sale;
 pub mod gateway;
 pub mod http;
 pub mod mail;
+pub mod notifications;
 pub mod observe;
 pub mod orders;
 pub mod ranking;

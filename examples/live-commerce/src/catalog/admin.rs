@@ -9,6 +9,9 @@
 //! (Redis down) the answer is `503` and the edit is committed: sending the
 //! same `PUT` again is harmless and finishes the job. Stock is not edited
 //! here: it moves with every sale, and rewriting it would race with them.
+//!
+//! A lower price notifies everyone who ordered the item (`price-drop`, in
+//! the edit's transaction; see [`notifications`](crate::notifications)).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -126,19 +129,28 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateItem>,
 ) -> Result<api::Ok<Item>, ApiError> {
     let name = checked(&body.name, body.kind, body.price, body.start_at)?;
-    let updated = sqlx::query(
-        "UPDATE items SET name = $2, kind = $3, price = $4, start_at = $5 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&name)
-    .bind(body.kind.as_str())
-    .bind(body.price)
-    .bind(body.start_at)
-    .execute(&state.pool)
-    .await?;
-    if updated.rows_affected() == 0 {
+    let mut tx = state.pool.begin().await?;
+    // Locked, so the price compared is the one this edit replaces.
+    let old_price: Option<i64> =
+        sqlx::query_scalar("SELECT price FROM items WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(old_price) = old_price else {
         return Err(super::not_found(id));
+    };
+    sqlx::query("UPDATE items SET name = $2, kind = $3, price = $4, start_at = $5 WHERE id = $1")
+        .bind(id)
+        .bind(&name)
+        .bind(body.kind.as_str())
+        .bind(body.price)
+        .bind(body.start_at)
+        .execute(&mut *tx)
+        .await?;
+    if body.price < old_price {
+        notify_price_drop(&mut tx, id, &name, old_price, body.price).await?;
     }
+    tx.commit().await?;
     for cache in state.item_caches() {
         cache.invalidate(&id).await.map_err(|error| {
             ApiError::unavailable(
@@ -151,4 +163,27 @@ pub async fn update(
         .await?
         .ok_or_else(|| super::not_found(id))?;
     Ok(api::ok(item))
+}
+
+/// Tells every buyer of item `id` its price dropped, in the edit's
+/// transaction: one `price-drop` notification each, keyed by this edit.
+async fn notify_price_drop(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    name: &str,
+    old_price: i64,
+    new_price: i64,
+) -> Result<u64, sqlx::Error> {
+    let key = format!("price-drop:{id}:{}", uuid::Uuid::new_v4());
+    let payload = serde_json::json!({
+        "itemId": id, "itemName": name, "oldPrice": old_price, "newPrice": new_price,
+    });
+    crate::notifications::record::record_for_buyers_of(
+        tx,
+        id,
+        &key,
+        crate::notifications::Kind::PriceDrop,
+        &payload,
+    )
+    .await
 }

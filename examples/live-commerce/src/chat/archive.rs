@@ -64,7 +64,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Kafka may come up after the worker: wait for it rather than give up.
     while let Err(error) = ensure_topic(&brokers, &topic).await {
-        tracing::warn!(error = format!("{error:#}"), "the chat archive waits for Kafka");
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "the chat archive waits for Kafka"
+        );
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             _ = tokio::time::sleep(RESTART_AFTER * 5) => {}

@@ -53,6 +53,8 @@ pub struct ChatState {
     pub hub: Hub,
     /// The sockets.
     pub bridge: WsBridge,
+    /// The database (the notification list and its live delivery).
+    pub pool: sqlx::PgPool,
 }
 
 /// `?offset=&epoch=`: where a reconnecting client resumes.

@@ -121,7 +121,8 @@ pub async fn expire(
     let mut tx = pool.begin().await?;
     let expired = sqlx::query(
         "UPDATE orders SET status = 'EXPIRED', expired_at = clock_timestamp() \
-         WHERE id = $1 AND status = 'PENDING_PAYMENT' RETURNING item_id, count, strategy",
+         WHERE id = $1 AND status = 'PENDING_PAYMENT' \
+         RETURNING item_id, count, strategy, user_id",
     )
     .bind(order_id)
     .fetch_optional(&mut *tx)
@@ -133,6 +134,7 @@ pub async fn expire(
                 .bind(row.get::<i32, _>("count"))
                 .execute(&mut *tx)
                 .await?;
+            notify_expired(&mut tx, order_id, &row).await?;
             (Expiry::Expired, row)
         }
         None => {
@@ -156,6 +158,33 @@ pub async fn expire(
         release_in_redis(redis, order_id, row.get("item_id"), row.get("count")).await?;
     }
     Ok(outcome)
+}
+
+/// Records the buyer's `order-expired` notification in the expiry's
+/// transaction (announced only if it commits).
+async fn notify_expired(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    row: &sqlx::postgres::PgRow,
+) -> Result<(), sqlx::Error> {
+    let Ok(user) = Uuid::parse_str(row.get("user_id")) else {
+        return Ok(());
+    };
+    let payload = serde_json::json!({
+        "orderId": order_id,
+        "itemId": row.get::<i64, _>("item_id"),
+        "quantity": row.get::<i32, _>("count"),
+    });
+    let key = format!("order-expired:{order_id}");
+    crate::notifications::record(
+        tx,
+        user,
+        &key,
+        crate::notifications::Kind::OrderExpired,
+        &payload,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether orders of the strategy named `name` took their units from the

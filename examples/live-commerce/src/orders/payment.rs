@@ -15,6 +15,9 @@
 //! The confirmation is one conditional `UPDATE` (still `PENDING_PAYMENT`,
 //! still inside the window by the database's clock), so it cannot both
 //! succeed and lose to the expiry: see [`expiry`](super::expiry).
+//! Its transaction also records the buyer's `order-confirmed`
+//! notification ([`notifications`](crate::notifications)): stored and
+//! announced if and only if the payment commits.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -24,6 +27,7 @@ use uuid::Uuid;
 use super::{OrderStatus, OrderView};
 use crate::api::{self, ApiError};
 use crate::auth::session::CurrentUser;
+use crate::notifications::{Kind, record};
 use crate::server::AppState;
 
 /// The header naming a payment attempt.
@@ -53,19 +57,23 @@ pub async fn pay(
     user_id: &str,
     key: &str,
 ) -> Result<Payment, sqlx::Error> {
-    let confirmed = sqlx::query(
+    let mut tx = pool.begin().await?;
+    let confirmed: Option<(i64, i32)> = sqlx::query_as(
         "UPDATE orders SET status = 'CONFIRMED', paid_at = clock_timestamp(), payment_key = $3 \
          WHERE id = $1 AND user_id = $2 AND status = 'PENDING_PAYMENT' \
-         AND expires_at > clock_timestamp()",
+         AND expires_at > clock_timestamp() RETURNING item_id, count",
     )
     .bind(order_id)
     .bind(user_id)
     .bind(key)
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    if confirmed.rows_affected() == 1 {
+    if let Some((item_id, count)) = confirmed {
+        notify_confirmed(&mut tx, order_id, user_id, item_id, count).await?;
+        tx.commit().await?;
         return Ok(Payment::Confirmed);
     }
+    drop(tx);
     // Read after the refused update: a payment with this key that committed
     // in between is seen here as the same payment.
     let row: Option<(String, Option<String>)> =
@@ -84,6 +92,31 @@ pub async fn pay(
             _ => Payment::Expired,
         },
     })
+}
+
+/// Records the buyer's `order-confirmed` notification in the payment's
+/// transaction (announced only if it commits; see
+/// [`notifications::record`](crate::notifications::record)).
+async fn notify_confirmed(
+    tx: &mut sqlx::PgConnection,
+    order_id: Uuid,
+    user_id: &str,
+    item_id: i64,
+    count: i32,
+) -> Result<(), sqlx::Error> {
+    let Ok(user) = Uuid::parse_str(user_id) else {
+        return Ok(());
+    };
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM items WHERE id = $1")
+        .bind(item_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let payload = serde_json::json!({
+        "orderId": order_id, "itemId": item_id, "itemName": name, "quantity": count,
+    });
+    let key = format!("order-confirmed:{order_id}");
+    record(tx, user, &key, Kind::OrderConfirmed, &payload).await?;
+    Ok(())
 }
 
 /// The `Idempotency-Key` of a request, checked.

@@ -380,6 +380,11 @@ pub async fn start(
         observe,
     };
     let parts = observed(parts, &pool, &redis, broker.as_ref(), config);
+    if let Some(chat) = &parts.chat {
+        // Pushes each new notification to its user's feed (one instance per row).
+        let delivery = crate::notifications::deliver::run(pool.clone(), chat.hub.clone());
+        running.relays.push(tokio::spawn(delivery));
+    }
     running.sessions = sessions;
     if let (true, Some(topic)) = (role.runs_worker(), &settings.chat_archive_topic) {
         start_chat_archive(&mut running, config, &redis_client, &pool, topic);
@@ -632,7 +637,11 @@ async fn chat_state(
     let bridge =
         crate::chat::sockets::bridge(hub.clone(), sessions.clone(), archive, &settings.chat)
             .await?;
-    Ok(crate::chat::ChatState { hub, bridge })
+    Ok(crate::chat::ChatState {
+        hub,
+        bridge,
+        pool: pool.clone(),
+    })
 }
 
 /// Moves chat messages into the archive: Redis → Kafka → PostgreSQL.

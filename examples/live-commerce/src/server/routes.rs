@@ -53,6 +53,7 @@ pub fn router(parts: Parts) -> Router {
         app = app.merge(crate::auth::routes::routes(auth));
     }
     if let Some(chat) = parts.chat {
+        app = app.merge(crate::notifications::routes(chat.pool.clone()));
         app = app.merge(crate::chat::routes(chat));
     }
     if let Some(gateway) = &parts.gateway {
