@@ -25,6 +25,10 @@
 //! `release_once.lua`, which first sets a per-order marker: a redelivered
 //! message (a worker killed after the commit) finds the row `EXPIRED`,
 //! runs the release again, and the marker makes it a no-op.
+//!
+//! The same transaction records the buyer's `order-expired` notification
+//! ([`notifications`](crate::notifications)): once, whatever the
+//! redeliveries, and announced only if the expiry commits.
 
 use std::sync::LazyLock;
 use std::time::Duration;
