@@ -10,7 +10,9 @@ mod support;
 
 use std::time::Duration;
 
+use chat_fanout::archive::ArchivedMessage;
 use live_commerce::catalog::ItemKind;
+use live_commerce::notifications::mentions::record_batch;
 use live_commerce::notifications::{Kind, record};
 use live_commerce::server::{Role, Settings};
 use live_commerce::strategy::Strategy;
@@ -387,9 +389,36 @@ async fn a_mention_in_a_live_room_notifies_the_mentioned_user_once() {
     );
     // The scanner handled the earlier message first (one room, one
     // partition, in order): ann's mention of herself recorded nothing.
-    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM notifications")
-        .fetch_one(&services.postgres.pool().await)
-        .await
-        .unwrap();
+    let pool = services.postgres.pool().await;
+    let (total, key): (i64, String) =
+        sqlx::query_as("SELECT count(*) OVER (), event_key FROM notifications")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(total, 1);
+
+    // The scanner killed before its Kafka commit reads the record again:
+    // nothing new.
+    let epoch = key.split(':').nth(2).unwrap().to_string();
+    let again = ArchivedMessage {
+        room: "live.launch".into(),
+        epoch,
+        offset: 2,
+        payload: json!({"id": "m2", "from": note["payload"]["from"], "text": "hi @bob@buyers.example", "at": 0})
+            .to_string(),
+    };
+    assert_eq!(record_batch(&pool, &[again]).await.unwrap(), 0);
+    assert_eq!(
+        rows(&pool, &account_id(&pool, "bob").await, "mention").await,
+        1
+    );
+}
+
+/// The account id of buyer `name`.
+async fn account_id(pool: &sqlx::PgPool, name: &str) -> String {
+    sqlx::query_scalar("SELECT id::text FROM accounts WHERE email = $1")
+        .bind(format!("{name}@buyers.example"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
