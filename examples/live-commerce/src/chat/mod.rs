@@ -16,7 +16,9 @@
 //!   `message` (offset, epoch, payload `{id, from, text, at}`), `live`,
 //!   `incomplete`, `error`; from the client: `{"text": "…"}`.
 //! - `GET /api/notifications/ws`: the caller's notification feed (the
-//!   read-only room `user.<id>`), live on whichever instance they reach.
+//!   read-only room `user.<id>`), live on whichever instance they reach;
+//!   each `message` frame's payload is one notification `{id, kind,
+//!   payload, createdAt}`, pushed by [`notifications`](crate::notifications).
 //!
 //! | file | what it is |
 //! |---|---|
