@@ -422,3 +422,54 @@ async fn account_id(pool: &sqlx::PgPool, name: &str) -> String {
         .await
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_recorded_while_no_chat_instance_ran_is_pushed_once_when_two_start() {
+    let services = Services::start().await;
+    let auth = start_role(&services, Role::Auth, Strategy::Lua).await;
+    let http = reqwest::Client::new();
+    support::buyer(&http, &base_url(&auth), "ann").await;
+    let pool = services.postgres.pool().await;
+    let ann: Uuid = account_id(&pool, "ann").await.parse().unwrap();
+    // Announced to nobody: no instance was listening.
+    for n in 0..3 {
+        let mut tx = pool.begin().await.unwrap();
+        record(
+            &mut tx,
+            ann,
+            &format!("missed-{n}"),
+            Kind::Mention,
+            &json!({"n": n}),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    let _instances = tokio::join!(
+        start_role(&services, Role::Chat, Strategy::Lua),
+        start_role(&services, Role::Chat, Strategy::Lua),
+    );
+    testkit::wait::until(PATIENCE, "the start sweep delivered all three", || async {
+        let undelivered: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notifications WHERE delivered_at IS NULL")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        undelivered == 0
+    })
+    .await;
+    // Each published once to ann's feed room, by one of the two.
+    let mut redis = services
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let published: usize = redis::cmd("XLEN")
+        .arg(format!("chat:{{user.{ann}}}:stream"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(published, 3);
+}
