@@ -2,7 +2,8 @@
 //! and Kafka: an order paid is pushed once to the buyer's feed socket with
 //! two chat instances running, an event recorded twice (or rolled back) is
 //! one row (or none) and one push (or none), a user who was offline lists
-//! and marks what they missed, and the other producers (expiry, a price
+//! and marks what they missed, what was recorded while no chat instance
+//! listened is swept and pushed once, and the other producers (expiry, a price
 //! drop, a mention in a live room) each record what they should, and only
 //! that.
 
