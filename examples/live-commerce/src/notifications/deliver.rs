@@ -3,7 +3,7 @@
 //!
 //! Every chat instance runs [`run`]: a `LISTEN notifications` connection
 //! (sqlx's [`PgListener`]) hears the id of each row committed by
-//! [`record`](super::record). Every instance hears every id, so each
+//! [`record`](super::record()). Every instance hears every id, so each
 //! **claims** the row before sending it:
 //!
 //! ```sql

@@ -20,7 +20,7 @@
 //!
 //! | file | what it is |
 //! |---|---|
-//! | [`record`] | recording an event once, announced at commit |
+//! | [`record`](mod@record) | recording an event once, announced at commit |
 //! | [`deliver`] | the chat instances' listener: claim, then push |
 //! | [`mentions`] | the worker's Kafka consumer finding `@<email>` in chat |
 //! | [`api`] | list, mark read, mark all read |
