@@ -296,17 +296,7 @@ async fn a_client_resuming_past_trimmed_history_gets_the_rest_from_the_archive()
         "no gap, no repeat"
     );
     assert_eq!(seen, (6..=120).map(|n| format!("m{n}")).collect::<Vec<_>>());
-    let mut redis = services
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let kept: usize = redis::cmd("XLEN")
-        .arg("chat:{live.replay}:stream")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let kept = support::chat::history_len(&services, "live.replay").await;
     assert!(kept < 100, "Redis trimmed most of the 120 ({kept} kept)");
 }
 

@@ -461,16 +461,6 @@ async fn what_was_recorded_while_no_chat_instance_ran_is_pushed_once_when_two_st
     })
     .await;
     // Each published once to ann's feed room, by one of the two.
-    let mut redis = services
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let published: usize = redis::cmd("XLEN")
-        .arg(format!("chat:{{user.{ann}}}:stream"))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let published = support::chat::history_len(&services, &format!("user.{ann}")).await;
     assert_eq!(published, 3);
 }

@@ -54,6 +54,22 @@ pub async fn ensure_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs [`run`] in the background until the task is aborted; a failure
+/// that ends it is logged.
+pub fn spawn(
+    redis: redis::Client,
+    pool: PgPool,
+    brokers: String,
+    topic: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = CancellationToken::new();
+        if let Err(error) = run(redis, pool, brokers, topic, stop).await {
+            tracing::error!(error = format!("{error:#}"), "the chat archive stopped");
+        }
+    })
+}
+
 /// Runs the relay and the archiver until `stop`.
 pub async fn run(
     redis: redis::Client,

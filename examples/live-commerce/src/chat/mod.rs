@@ -59,6 +59,40 @@ pub struct ChatState {
     pub pool: sqlx::PgPool,
 }
 
+impl ChatState {
+    /// The rooms and sockets of a chat instance: a hub whose rooms keep
+    /// `settings.history` messages and feed the archive relay, and a bridge
+    /// that resumes from the PostgreSQL archive past that.
+    pub async fn start(
+        settings: &ChatSettings,
+        redis: &redis::Client,
+        pool: &sqlx::PgPool,
+        sessions: &session_store::RedisStore,
+    ) -> anyhow::Result<Self> {
+        let hub = Hub::builder(redis.clone())
+            .history(settings.history)
+            .durable_archive()
+            .build()
+            .await?;
+        let archive = chat_fanout::archive::PgArchive::new(pool.clone());
+        let bridge = sockets::bridge(hub.clone(), sessions.clone(), archive, settings).await?;
+        Ok(Self {
+            hub,
+            bridge,
+            pool: pool.clone(),
+        })
+    }
+
+    /// Pushes each new notification to its user's feed, for as long as the
+    /// task runs (one instance delivers each row).
+    pub fn spawn_delivery(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(crate::notifications::deliver::run(
+            self.pool.clone(),
+            self.hub.clone(),
+        ))
+    }
+}
+
 /// `?offset=&epoch=`: where a reconnecting client resumes.
 #[derive(Debug, Deserialize)]
 pub struct ResumeQuery {

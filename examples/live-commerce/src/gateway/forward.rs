@@ -98,7 +98,8 @@ pub async fn forward(client: &HttpClient, pool: &Pool, request: Request) -> Resp
     no_instance(pool.role)
 }
 
-fn no_instance(role: &str) -> Response {
+/// `503 NO_UPSTREAM`: no instance of `role` could be reached.
+pub fn no_instance(role: &str) -> Response {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "NO_UPSTREAM",

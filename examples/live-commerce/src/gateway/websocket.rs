@@ -22,12 +22,11 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
-use crate::api::ApiError;
-use crate::gateway::forward::strip_hop_by_hop;
+use crate::gateway::forward::{no_instance, strip_hop_by_hop};
 use crate::gateway::upstream::{HttpClient, Pool};
 
 /// Whether `headers` ask to switch to WebSocket.
@@ -85,15 +84,7 @@ pub async fn forward(client: &HttpClient, pool: &Pool, mut request: Request) -> 
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, Body::empty());
     }
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "NO_UPSTREAM",
-        format!(
-            "no {} service instance is reachable; retry shortly",
-            pool.role
-        ),
-    )
-    .into_response()
+    no_instance(pool.role)
 }
 
 /// The client's headers minus the hop-by-hop ones, plus the two that ask

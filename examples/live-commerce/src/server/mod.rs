@@ -371,9 +371,10 @@ pub async fn start(
         sessions: sessions.clone(),
         gateway: None,
         chat: match (&sessions, role.serves_chat()) {
-            (Some(sessions), true) => {
-                Some(chat_state(settings, &redis_client, &pool, sessions).await?)
-            }
+            (Some(sessions), true) => Some(
+                crate::chat::ChatState::start(&settings.chat, &redis_client, &pool, sessions)
+                    .await?,
+            ),
             _ => None,
         },
         tls: settings.tls.is_some(),
@@ -381,13 +382,21 @@ pub async fn start(
     };
     let parts = observed(parts, &pool, &redis, broker.as_ref(), config);
     if let Some(chat) = &parts.chat {
-        // Pushes each new notification to its user's feed (one instance per row).
-        let delivery = crate::notifications::deliver::run(pool.clone(), chat.hub.clone());
-        running.relays.push(tokio::spawn(delivery));
+        running.relays.push(chat.spawn_delivery());
     }
     running.sessions = sessions;
     if let (true, Some(topic)) = (role.runs_worker(), &settings.chat_archive_topic) {
-        start_chat_archive(&mut running, config, &redis_client, &pool, topic);
+        let (redis, pool, brokers) = (
+            redis_client.clone(),
+            pool.clone(),
+            config.kafka_brokers.clone(),
+        );
+        running.relays.push(crate::chat::archive::spawn(
+            redis,
+            pool,
+            brokers,
+            topic.clone(),
+        ));
     }
     // Every role serves HTTP, the worker too: /healthz, /readyz, /metrics.
     serve_http(&mut running, routes::router(parts), settings, listen).await?;
@@ -619,51 +628,6 @@ async fn welcome_mail(
         broker,
     )
     .await
-}
-
-/// The chat rooms and sockets of a chat instance.
-async fn chat_state(
-    settings: &Settings,
-    redis: &redis::Client,
-    pool: &PgPool,
-    sessions: &RedisStore,
-) -> anyhow::Result<crate::chat::ChatState> {
-    let hub = chat_fanout::Hub::builder(redis.clone())
-        .history(settings.chat.history)
-        .durable_archive()
-        .build()
-        .await?;
-    let archive = chat_fanout::archive::PgArchive::new(pool.clone());
-    let bridge =
-        crate::chat::sockets::bridge(hub.clone(), sessions.clone(), archive, &settings.chat)
-            .await?;
-    Ok(crate::chat::ChatState {
-        hub,
-        bridge,
-        pool: pool.clone(),
-    })
-}
-
-/// Moves chat messages into the archive: Redis → Kafka → PostgreSQL.
-fn start_chat_archive(
-    running: &mut Running,
-    config: &Config,
-    redis: &redis::Client,
-    pool: &PgPool,
-    topic: &str,
-) {
-    let task = crate::chat::archive::run(
-        redis.clone(),
-        pool.clone(),
-        config.kafka_brokers.clone(),
-        topic.to_string(),
-        tokio_util::sync::CancellationToken::new(),
-    );
-    running.relays.push(tokio::spawn(async move {
-        if let Err(error) = task.await {
-            tracing::error!(error = format!("{error:#}"), "the chat archive stopped");
-        }
-    }));
 }
 
 /// The payment window and its expiry route (declared on the broker).

@@ -150,3 +150,15 @@ impl Socket {
         }
     }
 }
+
+/// How many messages chat room `room` keeps in its Redis history (the
+/// hub's stream, `chat:{<room>}:stream`).
+pub async fn history_len(services: &super::Services, room: &str) -> usize {
+    let client = services.redis.client();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XLEN")
+        .arg(format!("chat:{{{room}}}:stream"))
+        .query_async(&mut redis)
+        .await
+        .unwrap()
+}
