@@ -178,6 +178,24 @@ impl Presence {
         Ok(members)
     }
 
+    /// The distinct users present now: members named `<user>/<socket>`
+    /// (as [`WsBridge::presence`](crate::ws::WsBridge::presence) names
+    /// them) count once per user, other members once each.
+    pub async fn users(&self) -> Result<Vec<String>> {
+        let mut users: Vec<String> = self
+            .members()
+            .await?
+            .into_iter()
+            .map(|member| match member.split_once('/') {
+                Some((user, _socket)) => user.to_string(),
+                None => member,
+            })
+            .collect();
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
     /// The room's presence events from now on (`DropOldest`: a slow reader
     /// skips events rather than holding anything up; [`members`] gives the
     /// current state at any time).

@@ -328,3 +328,51 @@ async fn flood(socket: Socket) -> u64 {
     drop(writing.await.unwrap());
     last
 }
+
+#[tokio::test]
+async fn a_bridge_with_presence_counts_each_user_once_while_any_of_their_sockets_is_open() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    let addr = serve(bridge(hub.clone()).presence(|room| room.starts_with("live."))).await;
+    let users = || async { hub.presence("live.show").users().await.unwrap() };
+    let members = || async { hub.presence("live.show").members().await.unwrap() };
+
+    let mut ann_laptop = connect(addr, "room=live.show", "ann", None).await.unwrap();
+    let mut ann_phone = connect(addr, "room=live.show", "ann", None).await.unwrap();
+    let mut bob = connect(addr, "room=live.show", "bob", None).await.unwrap();
+    let mut elsewhere = connect(addr, "room=backstage", "cat", None).await.unwrap();
+    for socket in [&mut ann_laptop, &mut ann_phone, &mut bob, &mut elsewhere] {
+        assert_eq!(frame(socket).await.unwrap()["type"], "live");
+    }
+    // A socket joins right after its `live` frame: wait for all three.
+    testkit::wait::until(PROMPTLY, "three members", || async {
+        members().await.len() == 3
+    })
+    .await;
+    assert_eq!(users().await, ["ann", "bob"], "two tabs, one person");
+    assert!(
+        hub.presence("backstage")
+            .members()
+            .await
+            .unwrap()
+            .is_empty(),
+        "rooms the filter leaves out are not tracked"
+    );
+
+    ann_laptop.close(None).await.unwrap();
+    testkit::wait::until(PROMPTLY, "the laptop's member gone", || async {
+        members().await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        users().await,
+        ["ann", "bob"],
+        "ann is still here on her phone"
+    );
+    ann_phone.close(None).await.unwrap();
+    bob.close(None).await.unwrap();
+    testkit::wait::until(PROMPTLY, "the room empty", || async {
+        users().await.is_empty()
+    })
+    .await;
+}

@@ -31,6 +31,11 @@
 //!    revoked session is closed at once with code 4001. When revocations may
 //!    have been missed ([`Revoked::Recheck`]), every socket is re-checked
 //!    with the [`verify`](WsBridge::verify) hook.
+//! 6. **Presence** (off by default, [`WsBridge::presence`]): while a socket
+//!    of a chosen room is open its user is a member of the room's
+//!    [`Presence`](crate::Presence), as `<user id>/<socket id>` (a user with
+//!    two tabs is two members; [`Presence::users`](crate::Presence::users)
+//!    counts people), heartbeated, and removed when the socket ends.
 //!
 //! Frames sent to the client (JSON text):
 //!
@@ -124,6 +129,7 @@ type AuthFuture = Pin<Box<dyn Future<Output = Result<Identity, StatusCode>> + Se
 type Auth = Arc<dyn Fn(HeaderMap, String) -> AuthFuture + Send + Sync>;
 type Inbound = Arc<dyn Fn(&Identity, &str, Value) -> Option<Value> + Send + Sync>;
 type CanPublish = Arc<dyn Fn(&Identity, &str) -> bool + Send + Sync>;
+type RoomFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 type VerifyFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
 type Verify = Arc<dyn Fn(Identity) -> VerifyFuture + Send + Sync>;
 
@@ -145,6 +151,7 @@ pub struct WsBridge {
     ping_interval: Duration,
     pong_timeout: Duration,
     buffer: usize,
+    presence: Option<RoomFilter>,
 }
 
 impl std::fmt::Debug for WsBridge {
@@ -207,6 +214,7 @@ impl WsBridge {
             ping_interval: Duration::from_secs(20),
             pong_timeout: Duration::from_secs(10),
             buffer: 1024,
+            presence: None,
         }
     }
 
@@ -303,6 +311,18 @@ impl WsBridge {
     /// Messages buffered per socket before it is closed as a slow consumer.
     pub fn buffer(mut self, messages: usize) -> Self {
         self.buffer = messages.max(1);
+        self
+    }
+
+    /// In the rooms `rooms` accepts, each open socket is a member of the
+    /// room's presence (see the [module docs](self), item 6). Off by
+    /// default: it costs a write to Redis per socket every third of the
+    /// hub's presence ttl.
+    pub fn presence<F>(mut self, rooms: F) -> Self
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        self.presence = Some(Arc::new(rooms));
         self
     }
 

@@ -81,8 +81,31 @@ impl Session {
         if out.send(live.text()).await.is_err() {
             return;
         }
+        let membership = self.join_presence().await;
         self.relay(&mut out, &mut incoming, &mut sub, &mut sent)
             .await;
+        if let Some(membership) = membership
+            && let Err(error) = membership.leave().await
+        {
+            tracing::debug!(%error, "leaving presence failed; the member expires");
+        }
+    }
+
+    /// Joins the room's presence as `<user>/<socket id>`, if the bridge
+    /// tracks presence; a failure is logged, not fatal to the chat.
+    async fn join_presence(&self) -> Option<crate::presence::Membership> {
+        let tracked = self.bridge.presence.as_ref()?;
+        if !tracked(&self.room) {
+            return None;
+        }
+        let member = format!("{}/{:016x}", self.identity.user_id, socket_id());
+        match self.bridge.hub.presence(&self.room).join(&member).await {
+            Ok(membership) => Some(membership),
+            Err(error) => {
+                tracing::warn!(%error, "joining presence failed");
+                None
+            }
+        }
     }
 
     /// Relays both ways until the socket is done.
@@ -314,4 +337,13 @@ async fn forward(
             Next::Close(None)
         }
     }
+}
+
+/// A random 64-bit id for a socket's presence member (unique across
+/// instances with overwhelming odds, without a UUID dependency).
+fn socket_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id().into());
+    hasher.finish()
 }

@@ -54,4 +54,5 @@ pub mod scheduler;
 pub mod server;
 pub mod stock;
 pub mod strategy;
+pub mod web;
 pub mod worker;

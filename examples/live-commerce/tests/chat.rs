@@ -58,6 +58,14 @@ async fn users_on_two_chat_instances_talk_in_order_directly_and_through_the_gate
     let mut on_b = join(&b.url, "live.launch", &bob).await;
     assert!(on_a.until_live().await.is_empty());
     assert!(on_b.until_live().await.is_empty());
+    // Presence: both users, one on each instance, counted by either.
+    let presence = format!("{}/api/chat/rooms/live.launch/presence", b.url);
+    testkit::wait::until(Duration::from_secs(30), "both users present", || async {
+        let answer = http.get(&presence).header("cookie", &bob).send().await;
+        let body: Value = answer.unwrap().json().await.unwrap();
+        body["data"]["watching"] == 2
+    })
+    .await;
     for n in 0..50 {
         on_a.say(&format!("ann {n}")).await;
     }
@@ -69,6 +77,10 @@ async fn users_on_two_chat_instances_talk_in_order_directly_and_through_the_gate
     let to_ann = messages(&mut on_a, 51).await;
     let epoch = to_ann[0]["epoch"].as_str().unwrap().to_string();
     assert_eq!(to_ann[50]["payload"]["text"], "hi ann");
+    assert_eq!(
+        to_ann[50]["payload"]["name"], "bob",
+        "the author's display name"
+    );
     let bob_id = to_ann[50]["payload"]["from"].as_str().unwrap();
     assert_ne!(bob_id, to_ann[0]["payload"]["from"].as_str().unwrap());
 

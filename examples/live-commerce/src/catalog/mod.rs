@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod live_stock;
 
 use std::time::Duration;
 
@@ -214,6 +215,9 @@ pub struct StockView {
     pub stock: i32,
     /// Units left according to Redis (the Lua strategies' gate), if loaded.
     pub reservable: Option<i64>,
+    /// Units a buyer can still get: `reservable` where orders sell from
+    /// Redis, `stock` where they sell from the database.
+    pub left: i64,
 }
 
 /// `GET /api/stock/{id}`
@@ -221,13 +225,24 @@ pub async fn get_stock(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<api::Ok<StockView>, ApiError> {
-    let stock = db_stock(&state.pool, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    let view = stock_view(&state, id).await?.ok_or_else(|| not_found(id))?;
+    Ok(api::ok(view))
+}
+
+/// The stock of item `id`; `None` when there is no such item.
+pub async fn stock_view(state: &AppState, id: i64) -> Result<Option<StockView>, ApiError> {
+    let Some(stock) = db_stock(&state.pool, id).await? else {
+        return Ok(None);
+    };
     let reservable = stock::remaining(&state.redis, id).await?;
-    Ok(api::ok(StockView {
+    let left = match reservable {
+        Some(reservable) if state.strategy.sells_from_redis() => reservable,
+        _ => i64::from(stock),
+    };
+    Ok(Some(StockView {
         item_id: id,
         stock,
         reservable,
+        left,
     }))
 }

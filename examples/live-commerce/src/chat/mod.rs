@@ -13,21 +13,27 @@
 //!
 //! - `GET /api/chat/rooms/{room}/ws[?offset=&epoch=]`: a room's socket
 //!   ([`sockets`]: session, origin, limits, resume). Frames to the client:
-//!   `message` (offset, epoch, payload `{id, from, text, at}`), `live`,
+//!   `message` (offset, epoch, payload `{id, from, name, text, at}`), `live`,
 //!   `incomplete`, `error`; from the client: `{"text": "…"}`.
 //! - `GET /api/notifications/ws`: the caller's notification feed (the
 //!   read-only room `user.<id>`), live on whichever instance they reach;
 //!   each `message` frame's payload is one notification `{id, kind,
 //!   payload, createdAt}`, pushed by [`notifications`](crate::notifications).
+//! - `GET /api/chat/rooms/{room}/presence`: how many users have the room
+//!   open ([`presence`]).
 //!
 //! | file | what it is |
 //! |---|---|
 //! | [`rooms`] | which rooms exist, who reads and who publishes |
+//! | [`names`] | the author names messages carry |
+//! | [`presence`] | the count of users in a room |
 //! | [`sockets`] | the WebSocket bridge with the system's session and limits |
 //! | [`archive`] | the worker's relay (Redis → Kafka) and archiver (Kafka → PostgreSQL) |
 
 pub mod archive;
 mod args;
+pub mod names;
+pub mod presence;
 pub mod rooms;
 pub mod sockets;
 
@@ -57,6 +63,8 @@ pub struct ChatState {
     pub bridge: WsBridge,
     /// The database (the notification list and its live delivery).
     pub pool: sqlx::PgPool,
+    /// Rooms' recent presence counts.
+    pub presence: presence::PresenceCounts,
 }
 
 impl ChatState {
@@ -75,11 +83,14 @@ impl ChatState {
             .build()
             .await?;
         let archive = chat_fanout::archive::PgArchive::new(pool.clone());
-        let bridge = sockets::bridge(hub.clone(), sessions.clone(), archive, settings).await?;
+        let names = names::DisplayNames::new(pool.clone());
+        let bridge =
+            sockets::bridge(hub.clone(), sessions.clone(), archive, names, settings).await?;
         Ok(Self {
             hub,
             bridge,
             pool: pool.clone(),
+            presence: Default::default(),
         })
     }
 
@@ -113,6 +124,7 @@ impl ResumeQuery {
 pub fn routes(state: ChatState) -> Router {
     Router::new()
         .route("/api/chat/rooms/{room}/ws", get(room_socket))
+        .route("/api/chat/rooms/{room}/presence", get(presence::presence))
         .route("/api/notifications/ws", get(feed_socket))
         .with_state(state)
 }

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use session_store::{RedisStore, RevocationEvent};
 use tower_sessions::session::Id;
 
+use super::names::DisplayNames;
 use super::rooms::Room;
 use crate::auth::session::COOKIE_NAME;
 
@@ -73,9 +74,11 @@ pub async fn bridge(
     hub: Hub,
     sessions: RedisStore,
     archive: PgArchive,
+    names: DisplayNames,
     settings: &ChatSettings,
 ) -> anyhow::Result<WsBridge> {
     let auth_store = sessions.clone();
+    let author_names = names.clone();
     let verify_store = sessions.clone();
     let revocations = sessions
         .revocations()
@@ -91,12 +94,18 @@ pub async fn bridge(
         });
     Ok(WsBridge::new(hub, move |headers, room| {
         let store = auth_store.clone();
-        async move { authorize(&store, &headers, &room).await }
+        let names = names.clone();
+        async move {
+            let identity = authorize(&store, &headers, &room).await?;
+            names.learn(&identity.user_id).await;
+            Ok(identity)
+        }
     })
     .can_publish(|identity, room| {
         Room::parse(room).is_some_and(|r| r.may_publish(&identity.user_id))
     })
-    .inbound(message)
+    .inbound(move |identity, room, body| message(&author_names, identity, room, body))
+    .presence(|room| matches!(Room::parse(room), Some(Room::Live(_))))
     .revocations(revocations)
     .verify(move |identity| {
         let store = verify_store.clone();
@@ -138,8 +147,9 @@ async fn authorize(
 }
 
 /// What a client's frame `{"text": "…"}` becomes in the room: the text
-/// with its author, a message id and the time; anything else is dropped.
-fn message(identity: &Identity, _room: &str, body: Value) -> Option<Value> {
+/// with its author (id and display name), a message id and the time;
+/// anything else is dropped.
+fn message(names: &DisplayNames, identity: &Identity, _room: &str, body: Value) -> Option<Value> {
     let text = body.get("text")?.as_str()?.trim();
     if text.is_empty() || text.chars().count() > MAX_TEXT {
         return None;
@@ -147,6 +157,7 @@ fn message(identity: &Identity, _room: &str, body: Value) -> Option<Value> {
     Some(json!({
         "id": uuid::Uuid::new_v4(),
         "from": identity.user_id,
+        "name": names.of(&identity.user_id),
         "text": text,
         "at": chrono::Utc::now(),
     }))

@@ -610,6 +610,7 @@ async fn app_state(
         broker: broker.filter(|_| orders).cloned(),
         payment: None,
         stats,
+        stock_feeds: Default::default(),
     }))
 }
 

@@ -9,7 +9,8 @@
 //! 5. a clear `503` when the session store is down, and the session
 //!    itself (roles that read it);
 //! 6. the body limit;
-//! 7. the role's routes, and `/healthz`, `/readyz`, `/metrics`.
+//! 7. the role's routes, and `/healthz`, `/readyz`, `/metrics`; the
+//!    gateway and `all` also serve the web front end ([`web`](crate::web)).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -59,6 +60,9 @@ pub fn router(parts: Parts) -> Router {
     if let Some(gateway) = &parts.gateway {
         app = app.merge(gateway.routes());
     }
+    if matches!(parts.role, Role::Gateway | Role::All) {
+        app = app.merge(crate::web::routes());
+    }
     // Merged before the layers, so they wrap these routes and the fallback too.
     app = app.merge(parts.observe.routes());
     app = app.layer(DefaultBodyLimit::max(crate::server::BODY_LIMIT));
@@ -86,7 +90,9 @@ pub fn router(parts: Parts) -> Router {
 }
 
 fn catalog_and_orders(state: AppState, role: Role) -> Router {
-    let mut app = Router::new().route("/api/stock/{id}", get(catalog::get_stock));
+    let mut app = Router::new()
+        .route("/api/stock/{id}", get(catalog::get_stock))
+        .route("/api/stock/{id}/ws", get(catalog::live_stock::stock_socket));
     if matches!(role, Role::Catalog | Role::All) {
         app = app
             .route(

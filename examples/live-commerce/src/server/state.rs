@@ -46,6 +46,8 @@ pub struct AppState {
     pub payment: Option<PaymentTerms>,
     /// The daily sales the scheduler computes (catalog roles serve them).
     pub stats: Option<crate::scheduler::daily_stats::SalesCache>,
+    /// The items whose stock this instance pushes to sockets.
+    pub stock_feeds: crate::catalog::live_stock::StockFeeds,
 }
 
 impl AppState {

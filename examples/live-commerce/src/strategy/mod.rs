@@ -92,6 +92,12 @@ impl Strategy {
         self == Strategy::LuaMq
     }
 
+    /// Whether orders take stock from the Redis counter (the Lua
+    /// strategies); the others take it from the database row.
+    pub fn sells_from_redis(self) -> bool {
+        matches!(self, Strategy::Lua | Strategy::LuaMq)
+    }
+
     /// Takes the stock for `purchase` and records it. Returns the order's
     /// status, or `409` when the stock cannot cover it.
     pub async fn place(
