@@ -376,3 +376,34 @@ async fn a_bridge_with_presence_counts_each_user_once_while_any_of_their_sockets
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_joining_without_a_position_gets_the_last_messages_then_live() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    for n in 1..=5 {
+        hub.publish("r", &json!({ "n": n })).await.unwrap();
+    }
+    let addr = serve(bridge(hub.clone()).history_on_join(3)).await;
+    let mut joined = connect(addr, "room=r", "ann", None).await.unwrap();
+    let mut offsets = Vec::new();
+    loop {
+        let frame = frame(&mut joined).await.unwrap();
+        if frame["type"] == "live" {
+            assert_eq!(frame["offset"], 5);
+            break;
+        }
+        offsets.push(frame["offset"].as_u64().unwrap());
+    }
+    assert_eq!(offsets, [3, 4, 5], "the last three, in order");
+
+    let plain = serve(bridge(hub.clone())).await;
+    let mut fresh = connect(plain, "room=r", "bob", None).await.unwrap();
+    assert_eq!(
+        frame(&mut fresh).await.unwrap()["type"],
+        "live",
+        "none by default"
+    );
+    let empty = connect(addr, "room=empty", "cat", None).await;
+    assert_eq!(frame(&mut empty.unwrap()).await.unwrap()["type"], "live");
+}

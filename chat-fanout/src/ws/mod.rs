@@ -15,7 +15,9 @@
 //!    history page by page (any number of pages), and past history from the
 //!    archive when one is set ([`WsBridge::archive`], module [`resume`]),
 //!    then the live feed follows without duplicates. Only what neither holds
-//!    is reported (`incomplete`).
+//!    is reported (`incomplete`). A client joining without a position gets
+//!    the last [`history_on_join`](WsBridge::history_on_join) messages the
+//!    same way (none by default).
 //! 3. **Live.** Each message goes out as a text frame; each text frame from
 //!    the client is published to the room (as `{"from": user, "body": …}`
 //!    unless [`WsBridge::inbound`] says otherwise) when the user may publish
@@ -152,6 +154,7 @@ pub struct WsBridge {
     pong_timeout: Duration,
     buffer: usize,
     presence: Option<RoomFilter>,
+    history_on_join: u64,
 }
 
 impl std::fmt::Debug for WsBridge {
@@ -215,6 +218,7 @@ impl WsBridge {
             pong_timeout: Duration::from_secs(10),
             buffer: 1024,
             presence: None,
+            history_on_join: 0,
         }
     }
 
@@ -311,6 +315,15 @@ impl WsBridge {
     /// Messages buffered per socket before it is closed as a slow consumer.
     pub fn buffer(mut self, messages: usize) -> Self {
         self.buffer = messages.max(1);
+        self
+    }
+
+    /// A client joining without a position (no `offset`) first gets the
+    /// room's last `messages` messages, as a resume would send them (Redis
+    /// history, then the archive), then `live`. Default 0: only what is
+    /// published from now on.
+    pub fn history_on_join(mut self, messages: u64) -> Self {
+        self.history_on_join = messages;
         self
     }
 

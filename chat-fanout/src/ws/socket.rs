@@ -210,7 +210,7 @@ impl Session {
         start: Position,
         since: Option<Position>,
     ) -> Option<Position> {
-        let Some(since) = since else {
+        let Some(since) = since.or_else(|| self.join_history(&start)) else {
             return Some(start);
         };
         let catch_up = CatchUp {
@@ -235,6 +235,16 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// Where a client joining without a position starts: the last
+    /// [`history_on_join`](WsBridge::history_on_join) messages, if any.
+    fn join_history(&self, start: &Position) -> Option<Position> {
+        let last = self.bridge.history_on_join;
+        (last > 0 && start.offset > 0).then(|| Position {
+            offset: start.offset.saturating_sub(last),
+            epoch: start.epoch.clone(),
+        })
     }
 
     /// A frame from the client.

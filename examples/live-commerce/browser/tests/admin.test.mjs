@@ -25,7 +25,7 @@ test('an admin edits an item, inspects, replays and discards a dead letter', asy
 
     await page.getByTestId('item-select').selectOption(String(item.id));
     await page.getByTestId('item-name').fill('Ceramic mug, speckled');
-    await page.getByTestId('item-price').fill('21.00');
+    await page.getByTestId('item-price').fill('2100');
     await page.getByTestId('item-save').click();
     await until('the edit confirmed', async () =>
       (await page.getByTestId('admin-message').textContent()).trim().length > 0);

@@ -67,9 +67,20 @@ test('users on two chat instances talk, and one who drops off misses nothing', a
     assert.deepEqual(offsets, offsets.map((_, i) => i + 1), 'every offset once, none missing');
     assert.equal(bobSees.length, 8);
 
+    // Someone joining now gets the room's recent history, then live.
+    const cleo = await openPage(browser, env.a);
+    await signUp(cleo, email('cleo'));
+    await visit(cleo, '/live/launch', 'live');
+    await textIs(cleo.getByTestId('chat-status'), 'connected');
+    await until('the history on join', async () => (await shown(cleo)).length === 8);
+    assert.deepEqual(await shown(cleo), annSees, 'the same history as the others saw live');
+    await until('three people watching', async () =>
+      /\b3\b/.test(await cleo.getByTestId('presence').textContent()));
+
     await screenshot(bob, 'live-room');
     assertClean(ann);
     assertClean(bob);
+    assertClean(cleo);
   } finally {
     await browser.close();
   }

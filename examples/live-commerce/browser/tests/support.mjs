@@ -40,9 +40,9 @@ export function launch() {
   });
 }
 
-/** An email nobody used in this run. */
+/** The email of `name` (each test file uses its own names; every run has a fresh database). */
 export function email(name) {
-  return `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}@buyers.example`;
+  return `${name}@shop.example`;
 }
 
 /**

@@ -43,16 +43,19 @@ pub struct ChatSettings {
     pub rate: RateLimit,
     /// The largest frame a client may send, in bytes.
     pub max_message: usize,
+    /// Messages a socket joining without a position gets first.
+    pub history_on_join: u64,
 }
 
 impl Default for ChatSettings {
     /// 10,000 messages of history, 5 messages a second (bursts of 20),
-    /// 4 KiB frames.
+    /// 4 KiB frames, the last 50 messages on join.
     fn default() -> Self {
         Self {
             history: 10_000,
             rate: RateLimit::new(5.0, 20),
             max_message: 4 * 1024,
+            history_on_join: 50,
         }
     }
 }
@@ -119,6 +122,7 @@ pub async fn bridge(
         }
     })
     .archive(archive)
+    .history_on_join(settings.history_on_join)
     .rate_limit(settings.rate)
     .max_message_size(settings.max_message)
     .keepalive(Duration::from_secs(20), Duration::from_secs(10)))
