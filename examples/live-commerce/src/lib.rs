@@ -10,11 +10,12 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`gateway`] | the entry point: TLS, routing to healthy instances |
+//! | [`web`] | the web front end the gateway serves (pages in `web/`, embedded) |
 //! | [`auth`] | accounts, login, the session every service shares |
 //! | [`http`] | what every service does to every request: ids, spans, cross-site refusal |
 //! | [`observe`] | `/healthz`, `/readyz`, `/metrics` |
-//! | [`catalog`] | items (cache-aside) and stock |
-//! | [`chat`] | live chat across instances, its archive, the notification feed's socket |
+//! | [`catalog`] | items (cache-aside) and stock, its live feed to the sale page |
+//! | [`chat`] | live chat across instances, its archive and presence, the notification feed's socket |
 //! | [`orders`] | order entry, payment, expiry through a delayed message |
 //! | [`dead_letters`] | the admin's dead letters: list, replay, discard |
 //! | [`ranking`] | most viewed items, most searched keywords, over sliding windows |

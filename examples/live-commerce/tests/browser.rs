@@ -21,9 +21,9 @@ use live_commerce::worker;
 use mq_reliable::amqp::Broker;
 use support::{PASSWORD, Services, buyer, spawn_serve};
 
-/// How long a buyer has to pay: long enough to click "Pay", short enough
-/// to watch an unpaid order expire.
-const PAYMENT_WINDOW: &str = "8s";
+/// How long a buyer has to pay, in seconds: long enough to click "Pay" on
+/// a busy machine, short enough to watch an unpaid order expire.
+const PAYMENT_WINDOW_SECS: u64 = 12;
 
 /// The admin the admin-page test logs in as.
 const ADMIN: &str = "admin";
@@ -89,10 +89,12 @@ async fn people_use_the_shop_in_a_real_browser_across_instances() {
     check_installed();
     let services = Services::start().await;
     let serve = |args: &'static [&'static str]| spawn_serve(&services, args);
+    let window = format!("{PAYMENT_WINDOW_SECS}s");
+    let order_args = ["--role", "order", "--payment-window", &window];
     let (auth, catalog, order, worker, chat_a, chat_b) = tokio::join!(
         serve(&["--role", "auth"]),
         serve(&["--role", "catalog"]),
-        serve(&["--role", "order", "--payment-window", PAYMENT_WINDOW]),
+        spawn_serve(&services, &order_args),
         serve(&["--role", "worker"]),
         serve(&["--role", "chat"]),
         serve(&["--role", "chat"]),
@@ -137,7 +139,10 @@ async fn people_use_the_shop_in_a_real_browser_across_instances() {
         .env("GATEWAY_B", &gateway_b.url)
         .env("ADMIN_EMAIL", &admin_email)
         .env("PASSWORD", PASSWORD)
-        .env("PAYMENT_WINDOW_MS", "8000")
+        .env(
+            "PAYMENT_WINDOW_MS",
+            (PAYMENT_WINDOW_SECS * 1000).to_string(),
+        )
         .env("CHROMIUM", chromium())
         .env("SCREENSHOTS", screenshots_dir())
         .kill_on_drop(true)

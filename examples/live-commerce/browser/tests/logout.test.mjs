@@ -5,9 +5,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  assertClean, email, env, launch, logIn, onRoute, openPage, PATIENCE, screenshot, signUp,
-  textIs, until, visit,
+  assertClean, email, env, launch, onRoute, openPage, PATIENCE, screenshot, signUp, textIs,
+  until, visit,
 } from './support.mjs';
+
+/** Logs in by label and keyboard alone: Tab between the fields, Enter submits. */
+async function logInWithTheKeyboard(page, who) {
+  await visit(page, '/login', 'login');
+  const form = page.getByRole('form', { name: 'Log in' });
+  await form.getByLabel('Email').focus();
+  await page.keyboard.type(who);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('type')), 'password');
+  await page.keyboard.type(env.password);
+  await page.keyboard.press('Enter');
+  await textIs(page.getByTestId('user-email'), who);
+}
 
 test('"log out everywhere" sends the other device to log-in and closes its socket', async () => {
   const browser = await launch();
@@ -16,7 +29,7 @@ test('"log out everywhere" sends the other device to log-in and closes its socke
     const laptop = await openPage(browser, env.a);
     const phone = await openPage(browser, env.b);
     await signUp(laptop, erin);
-    await logIn(phone, erin);
+    await logInWithTheKeyboard(phone, erin);
 
     const sockets = [];
     phone.on('websocket', (socket) => {

@@ -23,7 +23,6 @@ test('the bell counts what came while the page was open and while the user was a
     await signUp(frank, email('frank'));
     await visit(frank, '/', 'catalog');
     await until('the bell shows no count', () => frank.getByTestId('bell-count').isHidden());
-    await screenshot(frank, 'catalog');
     await visit(frank, `/items/${item.id}`, 'item');
     await screenshot(frank, 'item');
 

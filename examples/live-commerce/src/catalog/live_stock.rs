@@ -20,7 +20,7 @@
 //! Frames: `{"type":"stock","itemId":7,"left":42}` on connect and on every
 //! change. The feed is public (stock is public), but, as for every socket
 //! here, a page from another site is refused (`403`, see
-//! [`Origins`](chat_fanout::ws::Origins)); the client sends nothing but
+//! [`Origins`]); the client sends nothing but
 //! control frames, and anything else larger than 1 KiB closes the socket.
 
 use std::collections::HashMap;
