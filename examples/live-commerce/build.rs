@@ -34,6 +34,11 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Dotfiles and editor leftovers (`.app.js.swp`, `app.js~`) are not the site.
+        if name.starts_with('.') || name.ends_with('~') {
+            continue;
+        }
         if path.is_dir() {
             collect(&path, files);
         } else {

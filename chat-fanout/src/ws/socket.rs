@@ -349,11 +349,13 @@ async fn forward(
     }
 }
 
-/// A random 64-bit id for a socket's presence member (unique across
-/// instances with overwhelming odds, without a UUID dependency).
+/// A random 64-bit id for a socket's presence member: unique across
+/// instances with overwhelming odds, without a UUID dependency.
+/// `RandomState::new()` is documented to start from random keys; hashing a
+/// per-process counter with them gives a fresh random value per socket.
 fn socket_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(std::process::id().into());
-    hasher.finish()
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SOCKETS: AtomicU64 = AtomicU64::new(0);
+    std::collections::hash_map::RandomState::new().hash_one(SOCKETS.fetch_add(1, Ordering::Relaxed))
 }

@@ -24,6 +24,39 @@ export function signalSignedOut() {
   onUnauthorized();
 }
 
+// ---- server clock --------------------------------------------------------
+// The server decides when a sale opens or an order expires with its own
+// clock; countdowns use `serverNow()` so a wrong browser clock does not
+// show a sale as open (or an order as payable) when it is not.
+
+/** Server time minus browser time, in ms (0 until a response arrived). */
+let clockOffset = 0;
+/** The last samples of that offset (see `syncClock`). @type {number[]} */
+const samples = [];
+
+/**
+ * Each response's `Date` (whole seconds, truncated, stamped before the
+ * response travelled) minus the browser's time on arrival is at most the
+ * true offset, never more: the largest recent sample is the closest, and
+ * it errs late. So a countdown never shows a sale open before the server
+ * does (a buy would be refused); at worst it opens under a second late,
+ * less as samples accumulate. Only the last 20 count, so a browser clock
+ * that is stepped later recovers.
+ * @param {Response} res
+ */
+function syncClock(res) {
+  const date = Date.parse(res.headers.get('date') || '');
+  if (Number.isNaN(date)) return;
+  samples.push(date - Date.now());
+  if (samples.length > 20) samples.shift();
+  clockOffset = Math.max(...samples);
+}
+
+/** The server's current time in ms since the epoch (best estimate). */
+export function serverNow() {
+  return Date.now() + clockOffset;
+}
+
 /**
  * Calls the API and returns `data`, or throws an {@link ApiError} with the
  * server's message.
@@ -46,6 +79,7 @@ export async function api(path, opts = {}) {
     if (e instanceof DOMException && e.name === 'AbortError') throw e;
     throw new ApiError(0, 'NETWORK', navigator.onLine ? 'Could not reach the server. Please try again.' : 'You are offline.');
   }
+  syncClock(res);
   let json = null;
   try {
     const text = await res.text();

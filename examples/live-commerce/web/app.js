@@ -40,6 +40,8 @@ function notFound({ root }) {
 /** @type {{controller: AbortController, cleanups: Array<() => void>} | null} */
 let current = null;
 let seq = 0;
+// The first page load keeps the browser's focus; later routes move it.
+let firstRoute = true;
 
 async function route() {
   const raw = (location.hash || '#/').replace(/^#/, '');
@@ -58,6 +60,8 @@ async function route() {
     }
   }
   const mine = ++seq;
+  const moveFocus = !firstRoute;
+  firstRoute = false;
   const controller = new AbortController();
   /** @type {Array<() => void>} */
   const cleanups = [];
@@ -113,6 +117,23 @@ async function route() {
   if (mine !== seq || controller.signal.aborted) return;
   document.title = `${title} · Live Commerce`;
   document.body.dataset.route = name;
+  if (moveFocus) focusView(main, root);
+}
+
+/**
+ * Puts keyboard and screen-reader users on the new page: its `h1`, else
+ * `main`. Not when they already moved into the view while it loaded.
+ * @param {HTMLElement} main @param {HTMLElement} root
+ */
+function focusView(main, root) {
+  if (root.contains(document.activeElement)) return;
+  const heading = root.querySelector('h1');
+  if (heading instanceof HTMLElement) {
+    if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+    heading.focus();
+  } else {
+    main.focus();
+  }
 }
 
 /** @param {string} message @returns {View} */
@@ -224,10 +245,16 @@ async function logout(everywhere) {
 /** The session ended elsewhere (close code 4001, or a 401). */
 function signedOut() {
   if (loggingOut) return;
-  const wasIn = !!user();
+  if (!user()) {
+    // Already signed out (e.g. a second socket closing with 4001): nothing
+    // to tear down, and re-rendering the login page would consume the
+    // one-shot notice. A 401 while logged out still leads to the login page.
+    goLogin();
+    return;
+  }
   bell.stop();
   setUser(null);
-  if (wasIn) setNotice('You were signed out.');
+  setNotice('You were signed out.');
   if (location.hash.startsWith('#/login')) route();
   else goLogin();
 }

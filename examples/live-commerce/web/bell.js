@@ -3,7 +3,7 @@
 // notifications with `onNotification` (the sale page waits for
 // `order-expired`).
 
-import { api, ApiError } from './api.js';
+import { api, ApiError, serverNow } from './api.js';
 import { LiveSocket } from './socket.js';
 
 /** @typedef {{id: string|number, kind: string, payload: any, createdAt: string, readAt?: string|null}} Notification */
@@ -12,8 +12,21 @@ let unread = 0;
 /** @type {LiveSocket | null} */
 let feed = null;
 let live = false;
+// The server never said `live` within 3 s: count frames as new only when
+// they are not replayed history (see `isNew`).
+let fallback = false;
 /** @type {number | undefined} */
 let liveTimer;
+/** Server time when the feed started; older notifications are history. */
+let startedAt = 0;
+/** Ids of the notifications the feed delivered this session. @type {Set<string>} */
+const seenIds = new Set();
+// Bumped by every refresh/start/stop: a count response is applied only if
+// nothing newer started since (a late one from a previous session or an
+// older request must not overwrite a newer number).
+let generation = 0;
+/** @type {number | undefined} */
+let refreshTimer;
 /** @type {Set<(n: number) => void>} */
 const countListeners = new Set();
 /** @type {Set<(n: Notification, replayed: boolean) => void>} */
@@ -38,12 +51,36 @@ export function setUnread(n) {
 
 /** Re-reads the unread count. */
 export async function refresh() {
+  clearTimeout(refreshTimer);
+  const gen = ++generation;
   try {
     const page = await api('/api/notifications?limit=1', { redirect401: false });
-    setCount(page.unread);
+    if (gen === generation) setCount(page.unread);
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) revokedHandler();
+    if (gen === generation && e instanceof ApiError && e.status === 401) revokedHandler();
   }
+}
+
+/** Re-reads the count soon, once for a burst of pushed notifications. */
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = window.setTimeout(refresh, 1000);
+}
+
+/**
+ * Whether a pushed notification is new (not history replayed on connect).
+ * @param {Notification} n
+ */
+function isNew(n) {
+  const id = String(n.id);
+  const seen = seenIds.has(id);
+  seenIds.add(id);
+  if (live) return true;
+  if (!fallback) return false;
+  // No `live` marker yet: replayed history may still be arriving, so only an
+  // unseen notification created after the feed started counts as new.
+  const created = Date.parse(n.createdAt);
+  return !seen && created > startedAt;
 }
 
 /** @param {(n: number) => void} fn @returns {() => void} */
@@ -72,17 +109,19 @@ export function onRevoked(fn) {
 export function start() {
   stop();
   live = false;
+  startedAt = serverNow();
   refresh();
   feed = new LiveSocket({
     path: '/api/notifications/ws',
     resume: true,
     onOpen() {
       live = false;
-      // Should the server never say `live`, count from here on anyway.
+      fallback = false;
+      // Should the server never say `live`, count new ones from here on anyway.
       clearTimeout(liveTimer);
       liveTimer = window.setTimeout(() => {
         if (!live) {
-          live = true;
+          fallback = true;
           refresh();
         }
       }, 3000);
@@ -96,10 +135,16 @@ export function start() {
         /** @type {Notification} */
         const n = frame.payload;
         // Replayed ones are already in the count re-read on `live`.
-        if (live) setCount(unread + 1);
+        const fresh = isNew(n);
+        if (fresh) {
+          // At once for the badge; then the server's number wins (it may
+          // already have counted this one).
+          setCount(unread + 1);
+          refreshSoon();
+        }
         for (const fn of listeners) {
           try {
-            fn(n, !live);
+            fn(n, !fresh);
           } catch (e) {
             console.error(e);
           }
@@ -120,6 +165,10 @@ export function stop() {
   if (feed) feed.stop();
   feed = null;
   live = false;
+  fallback = false;
+  seenIds.clear();
+  generation += 1;
+  clearTimeout(refreshTimer);
   clearTimeout(liveTimer);
   setCount(0);
 }

@@ -96,13 +96,25 @@ export function statusBadge(status, attrs = {}) {
   return h('span', { ...attrs, class: `badge status status-${String(status).toLowerCase().replace(/_/g, '-')}` }, status);
 }
 
-/** A labelled field: `<label for>` then the control. @param {string} label @param {HTMLElement} control @param {string} [hint] */
+/**
+ * A labelled field: `<label for>` then the control; the hint, if any,
+ * describes the control (`aria-describedby`).
+ * @param {string} label @param {HTMLElement} control @param {string} [hint]
+ */
 export function field(label, control, hint) {
   if (!control.id) control.id = `f-${Math.random().toString(36).slice(2, 9)}`;
+  const hintId = `${control.id}-hint`;
+  if (hint) describedBy(control, hintId);
   return h('div', { class: 'field' },
     h('label', { for: control.id }, label),
     control,
-    hint ? h('small', { class: 'muted' }, hint) : null);
+    hint ? h('small', { class: 'muted', id: hintId }, hint) : null);
+}
+
+/** Adds `id` to the control's `aria-describedby`. @param {HTMLElement} control @param {string} id */
+export function describedBy(control, id) {
+  const ids = (control.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+  if (!ids.includes(id)) control.setAttribute('aria-describedby', [...ids, id].join(' '));
 }
 
 /** Shows a message in an alert element (hidden when empty). @param {HTMLElement} el @param {string} [text] @param {'error'|'ok'} [kind] */

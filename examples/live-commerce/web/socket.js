@@ -1,5 +1,9 @@
-// A WebSocket that reconnects: backoff 0.5 s doubling to 5 s, closes itself
-// when the browser goes offline and reconnects at once when it is back.
+// A WebSocket that reconnects: backoff 0.5 s doubling to 5 s (with jitter),
+// closes itself when the browser goes offline and reconnects at once when it
+// is back. The backoff resets only once a connection proved healthy (a frame
+// arrived, or it stayed open 10 s): the server upgrades first and may close
+// right after (1011 when Redis is down), and resetting on `open` would make
+// every client reconnect every 0.5 s for as long as that lasts.
 // With `resume`, it follows chat-fanout's frames: it remembers the last
 // (offset, epoch) seen, passes them on reconnect and drops duplicates.
 
@@ -19,6 +23,11 @@
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 5000;
+const FAST_DELAY = 100;
+const HEALTHY_AFTER = 10_000;
+
+/** ±50 % jitter, so clients dropped together do not come back together. @param {number} ms */
+const jitter = (ms) => ms * (0.5 + Math.random());
 
 export class LiveSocket {
   /** @param {SocketOptions} opts */
@@ -32,6 +41,10 @@ export class LiveSocket {
     this.failures = 0;
     /** @type {number | undefined} */
     this.timer = undefined;
+    /** @type {number | undefined} */
+    this.healthyTimer = undefined;
+    // A 4002/4003 fast reconnect was used since the last healthy connection.
+    this.fastUsed = false;
     /** @type {number | null} */
     this.offset = null;
     /** @type {string | null} */
@@ -73,13 +86,16 @@ export class LiveSocket {
     this.ws = ws;
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
-      this.delay = MIN_DELAY;
-      this.failures = 0;
+      // Some sockets may stay quiet: open for 10 s counts as healthy too.
+      clearTimeout(this.healthyTimer);
+      this.healthyTimer = window.setTimeout(() => this.healthy(), HEALTHY_AFTER);
       this.setStatus('connected');
       this.opts.onOpen?.();
     });
     ws.addEventListener('message', (ev) => {
-      if (this.ws !== ws || typeof ev.data !== 'string') return;
+      if (this.ws !== ws) return;
+      this.healthy();
+      if (typeof ev.data !== 'string') return;
       let frame;
       try {
         frame = JSON.parse(ev.data);
@@ -91,8 +107,17 @@ export class LiveSocket {
     ws.addEventListener('close', (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      clearTimeout(this.healthyTimer);
       this.closed(ev.code);
     });
+  }
+
+  /** The connection works (a frame arrived, or it stayed open): reset the backoff. */
+  healthy() {
+    clearTimeout(this.healthyTimer);
+    this.delay = MIN_DELAY;
+    this.failures = 0;
+    this.fastUsed = false;
   }
 
   /** @param {any} f */
@@ -123,20 +148,21 @@ export class LiveSocket {
       this.setStatus('offline');
       return;
     }
-    if (code === 4002) {
-      // Slow consumer: resume where we were, at once.
-      this.setStatus('reconnecting');
-      this.timer = window.setTimeout(() => this.connect(), 100);
-      return;
-    }
     if (code === 4003) {
       // History lost: start over without an offset.
       this.offset = null;
       this.epoch = null;
       this.opts.onReset?.();
       this.opts.onNotice?.('Some history was lost; showing the latest messages.');
+    }
+    // 4002 (slow consumer: resume where we were) and 4003 reconnect at once,
+    // but only the first time in a row: a server closing us like this again
+    // before the connection proved healthy gets the normal backoff.
+    if ((code === 4002 || code === 4003) && !this.fastUsed) {
+      this.fastUsed = true;
       this.setStatus('reconnecting');
-      this.timer = window.setTimeout(() => this.connect(), 100);
+      clearTimeout(this.timer);
+      this.timer = window.setTimeout(() => this.connect(), jitter(FAST_DELAY));
       return;
     }
     this.retry();
@@ -148,13 +174,14 @@ export class LiveSocket {
     if (this.failures === 3) this.opts.onFailing?.();
     this.setStatus('reconnecting');
     clearTimeout(this.timer);
-    this.timer = window.setTimeout(() => this.connect(), this.delay);
+    this.timer = window.setTimeout(() => this.connect(), jitter(this.delay));
     this.delay = Math.min(this.delay * 2, MAX_DELAY);
   }
 
   wentOffline() {
     this.offline = true;
     clearTimeout(this.timer);
+    clearTimeout(this.healthyTimer);
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000, 'offline');
@@ -165,6 +192,7 @@ export class LiveSocket {
     this.offline = false;
     this.delay = MIN_DELAY;
     this.failures = 0;
+    this.fastUsed = false;
     if (this.stopped) return;
     this.setStatus('reconnecting');
     this.connect();
@@ -180,6 +208,7 @@ export class LiveSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.healthyTimer);
     window.removeEventListener('online', this.handleOnline);
     window.removeEventListener('offline', this.handleOffline);
     const ws = this.ws;

@@ -28,19 +28,20 @@ test('"log out everywhere" sends the other device to log-in and closes its socke
     const erin = email('erin');
     const laptop = await openPage(browser, env.a);
     const phone = await openPage(browser, env.b);
-    await signUp(laptop, erin);
-    await logInWithTheKeyboard(phone, erin);
-
+    // Every socket the phone opens, from the first (the bell's feed) on.
     const sockets = [];
     phone.on('websocket', (socket) => {
       const tracked = { url: socket.url(), closed: false };
       socket.on('close', () => { tracked.closed = true; });
       sockets.push(tracked);
     });
+    await signUp(laptop, erin);
+    await logInWithTheKeyboard(phone, erin);
     await visit(phone, '/live/launch', 'live');
     await textIs(phone.getByTestId('chat-status'), 'connected');
-    const room = () => sockets.filter((s) => s.url.includes('/api/chat/rooms/live.launch/ws'));
-    assert.ok(room().length > 0 && room().every((s) => !s.closed), 'the room socket is open');
+    const open = (path) => sockets.filter((s) => s.url.includes(path) && !s.closed);
+    await until('the room and the feed sockets open', () =>
+      open('/api/chat/rooms/live.launch/ws').length === 1 && open('/api/notifications/ws').length === 1);
 
     await laptop.getByTestId('logout-all').click();
     await onRoute(laptop, 'login');

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import {
   adminPage, api, assertClean, email, env, launch, newPageIn, openPage, screenshot, signUp,
-  textIs, until, visit,
+  sleep, textIs, until, visit,
 } from './support.mjs';
 
 test('the bell counts what came while the page was open and while the user was away', async () => {
@@ -32,6 +32,10 @@ test('the bell counts what came while the page was open and while the user was a
       'idempotency-key': randomUUID(),
     });
     await textIs(frank.getByTestId('bell-count'), '1');
+    // Pushed and counted once: a moment later the bell still agrees with the server.
+    await sleep(1500);
+    await textIs(frank.getByTestId('bell-count'), '1');
+    assert.equal((await api(frank, 'GET', '/api/notifications?limit=1')).unread, 1);
 
     // Away: no page open while the price drops.
     const context = frank.context();

@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use chat_fanout::ws::Origins;
 use serde_json::json;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::api::ApiError;
 use crate::server::AppState;
@@ -41,8 +42,13 @@ use crate::server::AppState;
 /// How often a watched item's stock is read.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How often an idle socket is pinged (a dead peer then fails the write).
+/// How often a socket is pinged; browsers answer with a pong.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
+
+/// How long past a ping a silent client is kept: a phone that vanished
+/// without closing would otherwise hold its item's poller until TCP gives
+/// up (minutes).
+const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest frame a client may send.
 const MAX_CLIENT_FRAME: usize = 1024;
@@ -127,10 +133,12 @@ pub async fn stock_socket(
         .on_upgrade(move |socket| serve(socket, feed, id)))
 }
 
-/// Sends the units left now and after every change, until the client goes.
+/// Sends the units left now and after every change, until the client goes
+/// (closes, errs, or stays silent past a ping and [`PONG_TIMEOUT`]).
 async fn serve(mut socket: WebSocket, mut feed: watch::Receiver<i64>, id: i64) {
     let mut pings = tokio::time::interval(PING_INTERVAL);
     pings.tick().await;
+    let mut last_heard = Instant::now();
     loop {
         let left = *feed.borrow_and_update();
         let frame = json!({"type": "stock", "itemId": id, "left": left}).to_string();
@@ -144,13 +152,14 @@ async fn serve(mut socket: WebSocket, mut feed: watch::Receiver<i64>, id: i64) {
                     Err(_) => return,
                 },
                 _ = pings.tick() => {
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    let silent = last_heard.elapsed() > PING_INTERVAL + PONG_TIMEOUT;
+                    if silent || socket.send(Message::Ping(Default::default())).await.is_err() {
                         return;
                     }
                 }
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                    Some(Ok(_)) => {}
+                    Some(Ok(_)) => last_heard = Instant::now(),
                 },
             }
         }

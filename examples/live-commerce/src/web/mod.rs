@@ -64,10 +64,17 @@ async fn serve(file: &str, request: HeaderMap) -> Response {
 /// pages are seen at once.
 fn respond(asset: Asset, request: &HeaderMap) -> Response {
     let etag = asset.etag();
+    // `If-None-Match` compares weakly (RFC 9110 §13.1.2): `W/"x"` matches
+    // `"x"`, and `*` matches any version.
     let fresh = request
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag));
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+        });
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

@@ -1,6 +1,6 @@
 // #/admin: edit and create items; dead letters (replay, discard).
 
-import { api, goLogin, user } from '../api.js';
+import { api, goLogin, serverNow, user } from '../api.js';
 import { dateTime, field, h, money, mount, say } from '../dom.js';
 
 /** RFC 3339 → the `datetime-local` value (local time, seconds). @param {string|null|undefined} iso */
@@ -119,7 +119,7 @@ export async function render({ root, signal }) {
   const newPrice = /** @type {HTMLInputElement} */ (h('input', { id: 'new-item-price', testid: 'new-item-price', type: 'number', min: 0, step: 1, inputmode: 'numeric' }));
   const newStock = /** @type {HTMLInputElement} */ (h('input', { id: 'new-item-stock', testid: 'new-item-stock', type: 'number', min: 0, step: 1, value: 100, inputmode: 'numeric' }));
   const newStart = /** @type {HTMLInputElement} */ (h('input', { id: 'new-item-start', testid: 'new-item-start', type: 'datetime-local', step: 1,
-    value: toLocalInput(new Date(Date.now() + 2 * 60_000).toISOString()) }));
+    value: toLocalInput(new Date(serverNow() + 2 * 60_000).toISOString()) }));
   const newStartField = field('New item start time', newStart);
   newKind.select.addEventListener('change', () => { newStartField.hidden = newKind.select.value !== 'TIME_DEAL'; });
   const create = h('button', { type: 'submit', class: 'button primary', testid: 'new-item-create' }, 'Create item');

@@ -2,7 +2,7 @@
 
 import { api, ApiError, setUser, takeNotice, takeReturnTo, user } from '../api.js';
 import * as bell from '../bell.js';
-import { field, h, mount, say } from '../dom.js';
+import { describedBy, field, h, mount, say } from '../dom.js';
 
 /** @param {import('../app.js').ViewContext} ctx */
 export function render({ root }) {
@@ -65,6 +65,9 @@ function form(id, title, button, autocomplete, hint) {
     field('Password', password, hint),
     error,
     submit);
+  // The error (and the password hint, via `field`) is read with the inputs.
+  describedBy(email, error.id);
+  describedBy(password, error.id);
   const card = h('section', { class: 'card' }, h('h2', { id: `${id}-title` }, title), el);
   return {
     el, card, email, password,

@@ -1,6 +1,6 @@
 // #/: the catalog.
 
-import { api } from '../api.js';
+import { api, serverNow } from '../api.js';
 import { dateTime, h, money, mount } from '../dom.js';
 
 /** @typedef {{id: number|string, name: string, kind: 'GENERAL'|'TIME_DEAL', price: number, startAt: string|null}} Item */
@@ -41,7 +41,7 @@ export function kindBadge(item) {
 /** "Opens Dec 7, 21:00:00" / "On sale now" for a time deal. @param {Item} item */
 export function startLine(item) {
   if (item.kind !== 'TIME_DEAL' || !item.startAt) return null;
-  const open = new Date(item.startAt).getTime() <= Date.now();
+  const open = new Date(item.startAt).getTime() <= serverNow();
   return h('p', { class: 'start-line' }, open ? 'On sale now' : `Opens ${dateTime(item.startAt)}`);
 }
 

@@ -1,7 +1,7 @@
 // #/items/{id}: one item: price, kind, units left, Buy (when on sale now),
 // and for a time deal the way to its sale page.
 
-import { api, goLogin, user } from '../api.js';
+import { api, goLogin, serverNow, user } from '../api.js';
 import { dateTime, h, money, mount } from '../dom.js';
 import { kindBadge, thumb } from './catalog.js';
 import { buyForm } from './orders.js';
@@ -19,7 +19,7 @@ export async function render({ root, params, signal, cleanup }) {
 
   const left = stock ? (stock.reservable ?? stock.stock) : null;
   const isDeal = item.kind === 'TIME_DEAL';
-  const onSale = !isDeal || (item.startAt && new Date(item.startAt).getTime() <= Date.now());
+  const onSale = !isDeal || (item.startAt && new Date(item.startAt).getTime() <= serverNow());
   const saleHref = `#/sale/${encodeURIComponent(String(item.id))}`;
   const error = h('p', { class: 'alert error', role: 'alert', hidden: true });
   const orderSlot = h('div', { class: 'order-slot', 'aria-live': 'polite' });

@@ -19,7 +19,8 @@ export function render({ root, params, cleanup }) {
   const room = `live.${name}`;
   const me = user();
 
-  const presence = h('span', { class: 'presence', testid: 'presence', 'aria-live': 'polite' }, '… watching');
+  // The presence endpoint needs a login: logged out, the badge stays hidden.
+  const presence = h('span', { class: 'presence', testid: 'presence', 'aria-live': 'polite', hidden: !me }, '… watching');
   const stream = h('section', { class: 'stream', 'aria-label': 'Live stream' },
     h('span', { class: 'live-badge' }, 'LIVE'),
     h('div', { class: 'stream-center' },
@@ -28,23 +29,31 @@ export function render({ root, params, cleanup }) {
       h('p', null, 'The stream starts here. Chat with everyone watching.')),
     h('div', { class: 'stream-foot' }, presence));
 
-  // Presence: every 5 s (and shortly after the chat connects).
+  // Presence: every 5 s (and shortly after the chat connects). One chain
+  // only: `presenceTimer` is the single pending timer, and a call that finds
+  // a request in flight leaves the rescheduling to it.
   let presenceTimer = 0;
+  let presenceBusy = false;
+  let stopped = false;
   async function refreshPresence() {
     clearTimeout(presenceTimer);
+    if (stopped || presenceBusy) return;
+    presenceBusy = true;
     try {
       const p = await api(`/api/chat/rooms/${encodeURIComponent(room)}/presence`, { redirect401: false });
       const n = Number(p.watching) || 0;
       presence.textContent = `${n} watching`;
     } catch { /* keep the last number */ }
-    if (!stopped) presenceTimer = window.setTimeout(refreshPresence, 5000);
+    presenceBusy = false;
+    if (!stopped) {
+      clearTimeout(presenceTimer);
+      presenceTimer = window.setTimeout(refreshPresence, 5000);
+    }
   }
-  let stopped = false;
   cleanup(() => {
     stopped = true;
     clearTimeout(presenceTimer);
   });
-  refreshPresence();
 
   if (!me) {
     mount(root,
@@ -60,7 +69,7 @@ export function render({ root, params, cleanup }) {
   const status = h('span', { class: 'chat-status', testid: 'chat-status', role: 'status' }, 'connecting…');
   const notice = h('p', { class: 'chat-notice', 'aria-live': 'polite', hidden: true });
   const flash = h('p', { class: 'alert error chat-flash', role: 'alert', hidden: true });
-  const list = h('ol', { class: 'chat-messages', testid: 'chat-messages', 'aria-live': 'polite', 'aria-label': 'Chat messages', tabindex: 0 });
+  const list = h('ol', { class: 'chat-messages', testid: 'chat-messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages', tabindex: 0 });
   const empty = h('li', { class: 'chat-empty muted' }, 'No messages yet. Say hello!');
   list.appendChild(empty);
   const input = /** @type {HTMLInputElement} */ (h('input', {
@@ -113,6 +122,7 @@ export function render({ root, params, cleanup }) {
     if (stick || own) toBottom();
   }
 
+  refreshPresence();
   const socket = new LiveSocket({
     path: `/api/chat/rooms/${encodeURIComponent(room)}/ws`,
     // The server sends the room's recent history on join, then resumes
@@ -131,7 +141,9 @@ export function render({ root, params, cleanup }) {
       status.dataset.state = s;
     },
     onOpen() {
-      window.setTimeout(refreshPresence, 1000);
+      // Replaces the pending 5 s timer (same chain), so it stops with the view.
+      clearTimeout(presenceTimer);
+      presenceTimer = window.setTimeout(refreshPresence, 1000);
     },
     onReset() {
       list.replaceChildren(empty);

@@ -54,14 +54,29 @@ export async function render({ root, signal, cleanup }) {
   /** @type {Set<string>} */
   const seen = new Set();
 
-  /** @param {Notification} n @param {boolean} [top] */
-  function add(n, top = false) {
+  /**
+   * Adds a notification once: at the end (pages), on top (new ones) or in
+   * its `createdAt` place, newest first (ones replayed after a reconnect).
+   * @param {Notification} n @param {'end'|'top'|'sorted'} [at]
+   */
+  function add(n, at = 'end') {
     const key = String(n.id);
     if (seen.has(key)) return;
+    /** @type {Element | null} */
+    let before = null;
+    if (at === 'sorted') {
+      const t = Date.parse(n.createdAt);
+      before = [...list.children].find((el) => Date.parse(el.getAttribute('data-created-at') || '') < t) ?? null;
+      // Older than all shown while more pages exist: "Load more" brings it, in its place.
+      if (!before && next != null) return;
+    }
     seen.add(key);
     const d = describe(n);
     const unread = !n.readAt;
-    const li = h('li', { class: `card notification${unread ? ' unread' : ''}`, testid: 'notification', dataset: { id: key, kind: n.kind } });
+    const li = h('li', {
+      class: `card notification${unread ? ' unread' : ''}`, testid: 'notification',
+      dataset: { id: key, kind: n.kind, createdAt: n.createdAt },
+    });
     const markButton = unread
       ? h('button', { type: 'button', class: 'button small ghost', testid: 'mark-read', onclick: () => markRead(n, li) }, 'Mark read')
       : null;
@@ -73,8 +88,8 @@ export async function render({ root, signal, cleanup }) {
           h('time', { datetime: n.createdAt }, dateTime(n.createdAt)),
           d.href ? [' · ', h('a', { href: d.href }, d.link)] : null)),
       markButton ?? '');
-    if (top) list.prepend(li);
-    else list.append(li);
+    if (at === 'top') list.prepend(li);
+    else list.insertBefore(li, before);
     emptyState.hidden = true;
   }
 
@@ -133,7 +148,12 @@ export async function render({ root, signal, cleanup }) {
       markAll.disabled = false;
     }
   });
-  cleanup(bell.onNotification((n, replayed) => { if (!replayed) add({ ...n, readAt: null }, true); }));
+  // Replayed ones were pushed while the feed was reconnecting (or are history
+  // the list may already hold): add those missing, in order, as they are.
+  cleanup(bell.onNotification((n, replayed) => {
+    if (replayed) add(n, 'sorted');
+    else add({ ...n, readAt: null }, 'top');
+  }));
 
   mount(root,
     h('div', { class: 'row between wrap page-head' },

@@ -1,7 +1,7 @@
 // #/orders, and the order panel the item and sale pages show after a
 // purchase: status badge, "Pay now", the payment countdown, live expiry.
 
-import { api, ApiError, goLogin, user } from '../api.js';
+import { api, ApiError, goLogin, serverNow, user } from '../api.js';
 import * as bell from '../bell.js';
 import { dateTime, field, h, mmss, money, mount, say, shortId, statusBadge } from '../dom.js';
 
@@ -88,6 +88,7 @@ export function orderPanel(initial, opts) {
   let paying = false;
   let fetching = false;
   let lastFetch = 0;
+  let stopped = false;
 
   function draw() {
     badgeSlot.replaceChildren(statusBadge(order.status, { testid: 'order-status' }));
@@ -114,7 +115,7 @@ export function orderPanel(initial, opts) {
       timer.textContent = '';
       return;
     }
-    const left = new Date(order.expiresAt).getTime() - Date.now();
+    const left = new Date(order.expiresAt).getTime() - serverNow();
     timer.textContent = `pay within ${mmss(left)}`;
     if (left <= 0 && !paying) refetch();
   }
@@ -128,7 +129,7 @@ export function orderPanel(initial, opts) {
   }
 
   async function refetch() {
-    if (fetching || Date.now() - lastFetch < 1000 || signal.aborted) return;
+    if (fetching || Date.now() - lastFetch < 1000 || signal.aborted || stopped) return;
     fetching = true;
     lastFetch = Date.now();
     try {
@@ -148,7 +149,8 @@ export function orderPanel(initial, opts) {
     try {
       update(await payOrder(order.orderId, signal));
     } catch (e) {
-      if (signal.aborted) return;
+      // A replaced panel must not write into the shared error element.
+      if (signal.aborted || stopped) return;
       if (e instanceof ApiError && e.code === 'ORDER_EXPIRED') update({ ...order, status: 'EXPIRED' });
       else if (!(e instanceof ApiError && e.code === 'ALREADY_PAID')) say(errorEl, e instanceof Error ? e.message : String(e));
       lastFetch = 0;
@@ -174,13 +176,15 @@ export function orderPanel(initial, opts) {
     lastFetch = 0;
     refetch();
   });
-  opts.cleanup(() => {
+  function stop() {
+    stopped = true;
     clearInterval(poll);
     clearInterval(clock);
     off();
-  });
+  }
+  opts.cleanup(stop);
   draw();
-  return { el, update, get order() { return order; } };
+  return { el, update, stop, get order() { return order; } };
 }
 
 /**
@@ -196,11 +200,17 @@ export function buyForm(opts) {
   const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'button primary big', testid: 'buy' }, 'Buy'));
   const el = h('form', { class: 'buy-form', 'aria-label': 'Buy' }, field('Quantity (1–10)', quantity), button);
   const state = { busy: false };
+  /** @type {ReturnType<typeof orderPanel> | null} */
+  let panel = null;
   /** @param {Order} order */
   const show = (order) => {
-    const panel = orderPanel(order, { signal, cleanup: opts.cleanup, errorEl });
-    opts.slot.replaceChildren(panel.el);
-    if (order.count == null) fetchOrder(order.orderId, signal).then(panel.update).catch(() => {});
+    // The replaced panel's timers and listener would otherwise run (on a
+    // detached element) until the visitor leaves the page.
+    panel?.stop();
+    const next = orderPanel(order, { signal, cleanup: opts.cleanup, errorEl });
+    panel = next;
+    opts.slot.replaceChildren(next.el);
+    if (order.count == null) fetchOrder(order.orderId, signal).then(next.update).catch(() => {});
   };
   el.addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -1,7 +1,7 @@
 // #/sale/{id}: the flash-sale page: countdown to the start, live units left
 // (stock WebSocket), quantity + Buy, then the order panel.
 
-import { api, goLogin, user } from '../api.js';
+import { api, goLogin, serverNow, user } from '../api.js';
 import { h, hms, money, mount } from '../dom.js';
 import { LiveSocket } from '../socket.js';
 import { kindBadge, thumb } from './catalog.js';
@@ -18,6 +18,8 @@ export async function render(ctx) {
 
   const countdown = h('strong', { class: 'countdown', testid: 'countdown', 'aria-live': 'off' });
   const countdownLabel = h('span', { class: 'countdown-label' });
+  // The ticking countdown stays silent; only the opening is announced, once.
+  const announce = h('span', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
   const stockLeft = h('strong', { class: 'stock-number', testid: 'stock-left' });
   const stockNote = h('span', { class: 'muted small-text stock-live', title: 'Live stock' });
   const error = h('p', { class: 'alert error', role: 'alert', testid: 'sale-error', hidden: true });
@@ -31,9 +33,13 @@ export async function render(ctx) {
   });
 
   let open = false;
+  /** @type {boolean | null} */
+  let wasOpen = null;
   function tick() {
-    const left = startMs == null ? 0 : startMs - Date.now();
+    const left = startMs == null ? 0 : startMs - serverNow();
     open = left <= 0;
+    if (wasOpen === false && open) announce.textContent = 'The sale is open. You can buy now.';
+    wasOpen = open;
     const text = open ? 'On sale now' : `Opens in ${hms(left)}`;
     if (countdown.textContent !== text) countdown.textContent = text;
     countdownLabel.textContent = open ? 'The sale is open' : 'The sale opens soon';
@@ -80,7 +86,7 @@ export async function render(ctx) {
         h('div', { class: 'row wrap' }, kindBadge(item), soldOut),
         h('h1', { class: 'sale-title' }, item.name),
         h('p', { class: 'price big-price' }, money(item.price)),
-        h('div', { class: 'countdown-box' }, countdownLabel, countdown),
+        h('div', { class: 'countdown-box' }, countdownLabel, countdown, announce),
         h('p', { class: 'stock-line' }, stockLeft, ' units left ', stockNote),
         me ? buy.el : h('div', { class: 'buy-form' }, loginLink),
         error)),
