@@ -8,9 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::Conn;
 use crate::error::{Error, Result};
-use crate::hub::{Core, Hub};
+use crate::hub::Hub;
 use crate::policy::SubscribeOptions;
 use crate::router::Subscriber;
+use crate::shared::Core;
 use crate::stats::Counters;
 
 pub(crate) enum Source {

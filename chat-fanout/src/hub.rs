@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
 use tracing::Instrument;
 
 use crate::builder::HubBuilder;
@@ -17,29 +17,9 @@ use crate::presence::Presence;
 use crate::recovery::{Recovery, decode_page, recover_raw};
 use crate::router::Router;
 use crate::scripts;
-use crate::stats::{Counters, HubStats, bump};
+use crate::shared::Core;
+use crate::stats::{HubStats, bump};
 use crate::subscription::{Mailbox, Subscription};
-
-/// What every part of a hub shares.
-pub(crate) struct Core {
-    pub(crate) conn: crate::conn::Conn,
-    /// `SPUBLISH` / `SSUBSCRIBE` (cluster) instead of `PUBLISH` / `SUBSCRIBE`.
-    pub(crate) sharded: bool,
-    pub(crate) prefix: String,
-    pub(crate) history: usize,
-    /// The publish script records each room for an archive relay.
-    pub(crate) durable_archive: bool,
-    pub(crate) retention_ms: u64,
-    pub(crate) page_size: usize,
-    pub(crate) room_buffer: usize,
-    pub(crate) subscribe_timeout: Duration,
-    pub(crate) response_timeout: Duration,
-    pub(crate) keepalive: Duration,
-    pub(crate) presence_ttl: Duration,
-    pub(crate) default_subscription: SubscribeOptions,
-    pub(crate) counters: Counters,
-    pub(crate) stop: CancellationToken,
-}
 
 struct Inner {
     core: Arc<Core>,

@@ -69,6 +69,7 @@ mod recovery;
 mod room;
 mod router;
 mod scripts;
+mod shared;
 mod stats;
 mod subscription;
 #[cfg(feature = "axum")]

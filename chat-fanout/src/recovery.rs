@@ -20,9 +20,9 @@ use serde::de::DeserializeOwned;
 
 use crate::envelope::{Envelope, Position, RawEnvelope};
 use crate::error::{Error, Result};
-use crate::hub::Core;
 use crate::keys::RoomKeys;
 use crate::scripts;
+use crate::shared::Core;
 
 /// One answer of [`Hub::recover`](crate::Hub::recover).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,9 +32,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::envelope::{Position, RawEnvelope};
-use crate::hub::Core;
 use crate::policy::{CloseReason, SlowConsumer};
 use crate::recovery::{RawRecovery, recover_raw};
+use crate::shared::Core;
 use crate::stats::{add, bump};
 use crate::subscription::{Mailbox, Offer};
 

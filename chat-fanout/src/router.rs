@@ -28,9 +28,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::envelope::{Position, RawEnvelope};
 use crate::error::{Error, Result};
-use crate::hub::Core;
 use crate::keys::RoomKeys;
 use crate::room::{Control, RoomWorker};
+use crate::shared::Core;
 use crate::stats::bump;
 use crate::subscription::Mailbox;
 

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::backend::Leased;
 use crate::error::{Error, Result};
 use crate::gate::GatePass;
-use crate::manager::Shared;
+use crate::shared::Shared;
 use crate::stats::Counters;
 use crate::watchdog::WatchId;
 

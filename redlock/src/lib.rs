@@ -123,6 +123,7 @@ mod node;
 mod quorum;
 mod scripts;
 mod semaphore;
+mod shared;
 mod stats;
 mod waiting;
 mod wakeups;

@@ -10,48 +10,13 @@ use tracing::Instrument;
 use crate::backend::{Backend, Leased};
 use crate::builder::{Deployment, LockManagerBuilder};
 use crate::error::{Error, Result};
-use crate::gate::Gates;
 use crate::guard::{HeldLock, LockGuard};
 use crate::keys::LockKeys;
 use crate::lease::HeldLease;
 use crate::semaphore::Semaphore;
+use crate::shared::{Shared, new_owner_id};
 use crate::stats::{Counters, LockStats};
 use crate::waiting::{self, SleepPolicy};
-use crate::wakeups::Wakeups;
-use crate::watchdog::Watchdog;
-
-pub(crate) struct Settings {
-    pub(crate) prefix: String,
-    pub(crate) lease: Duration,
-    pub(crate) fair: bool,
-    pub(crate) fair_wait: Duration,
-    pub(crate) max_hold: Option<Duration>,
-}
-
-/// State shared by a manager's clones, guards, permits and watchdogs.
-pub(crate) struct Shared {
-    pub(crate) backend: Backend,
-    pub(crate) wakeups: Wakeups,
-    pub(crate) gates: Arc<Gates>,
-    pub(crate) settings: Settings,
-    pub(crate) counters: Counters,
-    pub(crate) watchdog: Watchdog,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("backend", &self.backend)
-            .field("lease", &self.settings.lease)
-            .field("fair", &self.settings.fair)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A random owner id: 128 bits, so two guards never share one.
-pub(crate) fn new_owner_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
 
 /// Hands out distributed locks and semaphores. Cheap to clone; clones share
 /// connections, counters and the local wait queues.

@@ -16,7 +16,7 @@ use crate::backend::{Acquisition, Backend, Leased};
 use crate::error::Result;
 use crate::keys::LockKeys;
 use crate::lease::HeldLease;
-use crate::manager::{Shared, new_owner_id};
+use crate::shared::{Shared, new_owner_id};
 use crate::stats::Counters;
 use crate::waiting::{self, SleepPolicy};
 

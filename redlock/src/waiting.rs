@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::backend::Acquisition;
 use crate::error::Result;
-use crate::manager::Shared;
+use crate::shared::Shared;
 use crate::stats::Counters;
 
 /// How long to sleep when the answer carries no remaining lease.

@@ -52,7 +52,7 @@ use tracing::Instrument;
 
 use crate::backend::Leased;
 use crate::gate::GatePass;
-use crate::manager::Shared;
+use crate::shared::Shared;
 use crate::stats::Counters;
 
 /// A held lease as the watchdog tracks it.

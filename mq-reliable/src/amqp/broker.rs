@@ -159,7 +159,7 @@ impl Broker {
             )
             .await;
         close_quietly(&channel, "done").await;
-        declared.map_err(|e| super::topology::explain(e, &format!("declaring exchange `{name}`")))
+        declared.map_err(|e| super::wire::explain(e, &format!("declaring exchange `{name}`")))
     }
 
     /// Messages ready (not yet delivered) in `queue`, read with a passive
@@ -177,8 +177,8 @@ impl Broker {
             )
             .await;
         close_quietly(&channel, "counted").await;
-        let declared = declared
-            .map_err(|e| super::topology::explain(e, &format!("reading queue `{queue}`")))?;
+        let declared =
+            declared.map_err(|e| super::wire::explain(e, &format!("reading queue `{queue}`")))?;
         Ok(declared.message_count() as u64)
     }
 

@@ -40,12 +40,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,7 @@ use super::broker::Broker;
 use super::headers::{self, FailureRecord};
 use super::publisher::Publisher;
 use super::topology::Topology;
+use super::wire::copy_properties;
 use crate::backoff::Backoff;
 use crate::envelope;
 use crate::error::{Error, Result};
@@ -741,36 +742,6 @@ async fn settle_failure(
                 .await;
         }
     }
-}
-
-/// The delivery's properties without headers, persistent.
-pub(crate) fn copy_properties(properties: &BasicProperties) -> BasicProperties {
-    let mut copy = BasicProperties::default().with_delivery_mode(2);
-    if let Some(id) = properties.message_id() {
-        copy = copy.with_message_id(id.clone());
-    }
-    if let Some(content_type) = properties.content_type() {
-        copy = copy.with_content_type(content_type.clone());
-    }
-    if let Some(encoding) = properties.content_encoding() {
-        copy = copy.with_content_encoding(encoding.clone());
-    }
-    if let Some(correlation) = properties.correlation_id() {
-        copy = copy.with_correlation_id(correlation.clone());
-    }
-    if let Some(timestamp) = properties.timestamp() {
-        copy = copy.with_timestamp(*timestamp);
-    }
-    if let Some(kind) = properties.kind() {
-        copy = copy.with_type(kind.clone());
-    }
-    if let Some(app) = properties.app_id() {
-        copy = copy.with_app_id(app.clone());
-    }
-    if let Some(reply_to) = properties.reply_to() {
-        copy = copy.with_reply_to(reply_to.clone());
-    }
-    copy
 }
 
 async fn ack(shared: &Shared, delivery: &Delivery) {

@@ -35,9 +35,9 @@ use lapin::{BasicProperties, Channel};
 use serde::de::DeserializeOwned;
 
 use super::broker::Broker;
-use super::consumer::copy_properties;
 use super::headers;
 use super::publisher::Publisher;
+use super::wire::copy_properties;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 
@@ -226,7 +226,7 @@ impl DeadLetters {
             )
             .await
             .map_err(|e| {
-                super::topology::explain(e, &format!("reading dead-letter queue `{}`", self.queue))
+                super::wire::explain(e, &format!("reading dead-letter queue `{}`", self.queue))
             })
     }
 }

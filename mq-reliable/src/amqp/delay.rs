@@ -46,7 +46,8 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
 
 use super::broker::Broker;
-use super::topology::{exchange_exists, explain, string};
+use super::topology::exchange_exists;
+use super::wire::{explain, string};
 use crate::error::{Error, Result};
 
 /// Where a delayed message goes: publish to [`exchange`](Self::exchange)

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use lapin::types::{AMQPValue, FieldTable};
 
-use super::topology::string;
+use super::wire::string;
 use crate::envelope::{self, Envelope};
 use crate::outcome::FailureKind;
 

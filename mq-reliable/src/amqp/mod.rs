@@ -13,6 +13,7 @@ pub mod delay;
 mod headers;
 mod publisher;
 pub mod topology;
+mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use consumer::{Consumer, ConsumerBuilder, ShutdownHandle};

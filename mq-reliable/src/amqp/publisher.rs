@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::broker::Broker;
 use super::delay::DelayRoute;
-use super::topology::is_soft;
+use super::wire::is_soft;
 use crate::error::{Error, Result};
 
 /// Builder for a [`Publisher`].

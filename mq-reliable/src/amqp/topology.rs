@@ -29,11 +29,12 @@
 use std::time::Duration;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, ErrorKind, ExchangeKind};
+use lapin::protocol::AMQPSoftError;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
 
 use super::broker::Broker;
+use super::wire::{explain, is_soft, string};
 use crate::error::{Error, Result};
 
 /// Everything declared for one consumer.
@@ -195,31 +196,5 @@ pub(crate) async fn exchange_exists(broker: &Broker, exchange: &str) -> Result<b
         }
         Err(error) if is_soft(&error, AMQPSoftError::NOTFOUND) => Ok(false),
         Err(error) => Err(error.into()),
-    }
-}
-
-/// A text header or argument value.
-pub(crate) fn string(value: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
-}
-
-/// Whether `error` is the channel-level AMQP error `code`.
-pub(crate) fn is_soft(error: &lapin::Error, code: AMQPSoftError) -> bool {
-    matches!(error.kind(), ErrorKind::ProtocolError(e) if e.kind() == &AMQPErrorKind::Soft(code))
-}
-
-/// Turns a declaration failure into an error that says what to fix.
-pub(crate) fn explain(error: lapin::Error, what: &str) -> Error {
-    if is_soft(&error, AMQPSoftError::PRECONDITIONFAILED) {
-        Error::Topology(format!(
-            "{what}: it exists with other arguments ({error}); delete it or change the \
-             consumer's settings to match"
-        ))
-    } else if is_soft(&error, AMQPSoftError::NOTFOUND) {
-        Error::Topology(format!("{what}: {error}"))
-    } else if is_soft(&error, AMQPSoftError::ACCESSREFUSED) {
-        Error::Topology(format!("{what}: access refused ({error})"))
-    } else {
-        Error::Amqp(error)
     }
 }
