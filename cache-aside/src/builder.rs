@@ -19,6 +19,7 @@ use crate::stats::Counters;
 
 /// Builder of a [`Cache`]; every setting has a documented, production-safe default.
 #[derive(Debug)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct CacheBuilder<K: ?Sized, V> {
     client: redis::Client,
     namespace: String,
@@ -140,9 +141,18 @@ where
 
     /// Longest wait for a Redis answer before the call counts as a Redis
     /// failure. Default: 250 ms.
-    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.settings.redis_timeout = timeout;
         self
+    }
+
+    /// The former name of [`response_timeout`](Self::response_timeout).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `response_timeout`, as in the family's other crates"
+    )]
+    pub fn redis_timeout(self, timeout: Duration) -> Self {
+        self.response_timeout(timeout)
     }
 
     /// The circuit breaker: after `failures` consecutive Redis failures,
@@ -156,9 +166,18 @@ where
     /// How often the invalidation subscription is pinged; one unanswered
     /// ping counts as a lost connection (reconnect, flush the local tier).
     /// Default: 10 s.
-    pub fn subscription_keepalive(mut self, every: Duration) -> Self {
+    pub fn keepalive(mut self, every: Duration) -> Self {
         self.keepalive = every;
         self
+    }
+
+    /// The former name of [`keepalive`](Self::keepalive).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `keepalive`, as in the family's other crates"
+    )]
+    pub fn subscription_keepalive(self, every: Duration) -> Self {
+        self.keepalive(every)
     }
 
     /// Builds the cache and subscribes to the namespace's invalidations. A

@@ -198,7 +198,7 @@ async fn a_silently_dead_subscription_is_noticed_by_its_keepalive() {
     let a = cache(&server.url(), true).await;
     let b = Cache::<str, u64>::builder(redis::Client::open(proxy.redis_url()).unwrap(), "item")
         .local(100, Duration::from_secs(60))
-        .subscription_keepalive(Duration::from_millis(200))
+        .keepalive(Duration::from_millis(200))
         .build()
         .await
         .unwrap();

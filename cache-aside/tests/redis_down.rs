@@ -10,7 +10,7 @@ const PROMPTLY: Duration = Duration::from_secs(10);
 async fn through(proxy: &testkit::Proxy, fail_closed: bool) -> Cache<str, u64> {
     let mut builder =
         Cache::<str, u64>::builder(redis::Client::open(proxy.redis_url()).unwrap(), "down")
-            .redis_timeout(Duration::from_millis(200))
+            .response_timeout(Duration::from_millis(200))
             .circuit_breaker(3, Duration::from_millis(300));
     if fail_closed {
         builder = builder.fail_closed();

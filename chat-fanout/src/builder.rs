@@ -20,7 +20,7 @@ pub(crate) enum Source {
 }
 
 /// Configures a [`Hub`]; every setting has a production default.
-#[must_use]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct HubBuilder {
     source: Source,
     prefix: String,

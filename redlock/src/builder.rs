@@ -31,6 +31,7 @@ pub(crate) enum Deployment {
 
 /// Builder of a [`LockManager`]; every setting has a production-safe default.
 #[derive(Debug)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct LockManagerBuilder {
     clients: Vec<redis::Client>,
     connection: Option<ConnectionManager>,
@@ -122,9 +123,18 @@ impl LockManagerBuilder {
     /// How often the pub/sub connection that wakes waiters is pinged; one
     /// unanswered ping counts as a lost connection (reconnect, and every
     /// waiter looks again). Default: 10 s.
-    pub fn wakeup_keepalive(mut self, every: Duration) -> Self {
+    pub fn keepalive(mut self, every: Duration) -> Self {
         self.wakeup_keepalive = every;
         self
+    }
+
+    /// The former name of [`keepalive`](Self::keepalive).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `keepalive`, as in the family's other crates"
+    )]
+    pub fn wakeup_keepalive(self, every: Duration) -> Self {
+        self.keepalive(every)
     }
 
     /// Uses an existing connection manager for commands instead of opening

@@ -88,7 +88,7 @@
 //!
 //! ## Redis Cluster
 //!
-//! [`LockManager::builder_cluster`] takes the cluster's seed nodes. All keys
+//! [`LockManager::cluster_builder`] takes the cluster's seed nodes. All keys
 //! of one lock share a hash tag — `redlock:{name}:lock`, `:fence`, `:queue`,
 //! `:deadlines`, `:permits` — so they live in one slot and one script can
 //! touch them all (fair mode's script uses four). Release notifications are

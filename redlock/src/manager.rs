@@ -43,8 +43,17 @@ impl LockManager {
     /// one node that owns the lock's slot; release notifications are
     /// ordinary `PUBLISH`es, which the cluster delivers on every node (the
     /// manager listens on the first seed).
-    pub fn builder_cluster(seeds: Vec<redis::Client>) -> LockManagerBuilder {
+    pub fn cluster_builder(seeds: Vec<redis::Client>) -> LockManagerBuilder {
         LockManagerBuilder::new(seeds, Deployment::Cluster)
+    }
+
+    /// The former name of [`cluster_builder`](Self::cluster_builder).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `cluster_builder`, as in the family's other crates"
+    )]
+    pub fn builder_cluster(seeds: Vec<redis::Client>) -> LockManagerBuilder {
+        Self::cluster_builder(seeds)
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {

@@ -8,7 +8,7 @@ use redlock::LockManager;
 
 async fn cluster_manager(cluster: &testkit::RedisCluster, fair: bool) -> LockManager {
     let seeds = cluster.nodes().iter().map(|node| node.client()).collect();
-    LockManager::builder_cluster(seeds)
+    LockManager::cluster_builder(seeds)
         .lease(Duration::from_secs(30))
         .fair(fair)
         .build()

@@ -198,7 +198,7 @@ async fn a_silently_dead_wakeup_connection_is_noticed_by_its_keepalive() {
     let waiter = LockManager::builder(redis::Client::open(proxy.redis_url()).unwrap())
         .connection(direct)
         .lease(Duration::from_secs(30))
-        .wakeup_keepalive(Duration::from_millis(200))
+        .keepalive(Duration::from_millis(200))
         .build()
         .await
         .unwrap();

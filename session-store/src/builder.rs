@@ -35,6 +35,7 @@ pub(crate) enum Source {
 
 /// Builds a [`RedisStore`]; see each method for its default.
 #[derive(Debug)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct RedisStoreBuilder {
     source: Source,
     prefix: String,
@@ -122,9 +123,18 @@ impl RedisStoreBuilder {
     /// of a thousand requests shares one multiplexed connection, and on a
     /// saturated machine the last answers of a burst can take over a second
     /// to be read (a dead Redis refuses at once, whatever this says).
-    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.settings.redis_timeout = timeout;
         self
+    }
+
+    /// The former name of [`response_timeout`](Self::response_timeout).
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `response_timeout`, as in the family's other crates"
+    )]
+    pub fn redis_timeout(self, timeout: Duration) -> Self {
+        self.response_timeout(timeout)
     }
 
     /// How long after a load its save is still merged field by field (see

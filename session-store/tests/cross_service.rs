@@ -71,7 +71,7 @@ async fn service(
 ) -> SocketAddr {
     let builder = RedisStore::builder(redis::Client::open(redis_url).unwrap())
         .user_key("user_id")
-        .redis_timeout(Duration::from_millis(500));
+        .response_timeout(Duration::from_millis(500));
     let store = configure(builder).build().unwrap();
     let app = Router::new()
         .route("/login/{user}", post(login))

@@ -573,7 +573,7 @@ async fn a_cycle_whose_save_fails_leaves_the_old_session_intact() {
     let store = Arc::new(
         RedisStore::builder(redis::Client::open(proxy.redis_url()).unwrap())
             .user_key("user_id")
-            .redis_timeout(Duration::from_millis(300))
+            .response_timeout(Duration::from_millis(300))
             .build()
             .unwrap(),
     );
@@ -688,7 +688,7 @@ async fn redis_down_is_a_clear_error_and_recovers() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
     let store = RedisStore::builder(redis::Client::open(proxy.redis_url()).unwrap())
-        .redis_timeout(Duration::from_millis(300))
+        .response_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
     let mut created = record(&[("n", json!(1))]);

@@ -92,7 +92,7 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// Configures an [`ArchiveRelay`]; every setting has a production default.
-#[must_use]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct ArchiveRelayBuilder {
     client: redis::Client,
     kafka: ClientConfig,

@@ -34,6 +34,7 @@ pub(crate) async fn close_quietly(channel: &Channel, reason: &str) {
 
 /// Builder for a [`Broker`].
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct BrokerBuilder {
     url: String,
     connection_name: String,

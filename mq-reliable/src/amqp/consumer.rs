@@ -69,6 +69,7 @@ const RABBITMQ_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Builder for a [`Consumer`]; every setting has a production-safe default.
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct ConsumerBuilder {
     broker: Broker,
     queue: String,

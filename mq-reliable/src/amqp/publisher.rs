@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 
 /// Builder for a [`Publisher`].
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct PublisherBuilder {
     broker: Broker,
     confirm_timeout: Duration,

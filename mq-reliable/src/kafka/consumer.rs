@@ -89,6 +89,7 @@ use crate::stats::{ConsumerStats, Counters, StatsHandle};
 
 /// Builder for a [`Consumer`]; every setting has a production-safe default.
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct ConsumerBuilder {
     kafka: Kafka,
     topic: String,

@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 
 /// Builder for a [`Producer`].
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct ProducerBuilder {
     kafka: Kafka,
     delivery_timeout: Duration,

@@ -46,6 +46,7 @@ impl From<crate::kafka::Producer> for Target {
 
 /// Builder for a [`Relay`].
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct RelayBuilder {
     pool: PgPool,
     outbox: Outbox,
