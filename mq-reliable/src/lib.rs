@@ -59,6 +59,7 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+mod attempt;
 mod backoff;
 pub mod envelope;
 mod error;
@@ -69,6 +70,7 @@ mod message;
 #[cfg(feature = "outbox")]
 pub mod outbox;
 mod outcome;
+mod shutdown;
 mod signal;
 mod sql_identifier;
 mod stats;
@@ -78,6 +80,7 @@ pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use message::Message;
 pub use outcome::{BoxError, FailureKind, Outcome};
+pub use shutdown::ShutdownHandle;
 pub use signal::shutdown_signal;
 pub use stats::{ConsumerStats, StatsHandle};
 

@@ -45,8 +45,8 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
         /// The gateway's instances of a role: `role=http://host:port[,…]`
-        /// (repeatable; roles auth, catalog, order; defaults: ports 8081,
-        /// 8082, 8083 on 127.0.0.1).
+        /// (repeatable; roles auth, catalog, order, chat; defaults: ports
+        /// 8081, 8082, 8083, 8084 on 127.0.0.1).
         #[arg(long = "upstream", value_name = "ROLE=URLS")]
         upstreams: Vec<String>,
         /// The TLS certificate chain (PEM) the gateway or `all` serves;

@@ -34,7 +34,6 @@
 //! any more; that is counted in [`ConsumerStats::acks_lost`] (never ignored),
 //! and the broker delivers those messages again with `redelivered` set.
 
-use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -57,11 +56,13 @@ use super::headers::{self, FailureRecord};
 use super::publisher::Publisher;
 use super::topology::Topology;
 use super::wire::copy_properties;
+use crate::attempt::{self, Failure};
 use crate::backoff::Backoff;
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::outcome::{FailureKind, Outcome};
+use crate::shutdown::ShutdownHandle;
 use crate::stats::{ConsumerStats, Counters, StatsHandle};
 
 /// RabbitMQ's default `consumer_timeout` (30 minutes).
@@ -302,22 +303,6 @@ struct Shared {
     counters: Arc<Counters>,
 }
 
-/// Stops a running consumer gracefully from elsewhere (a signal handler, an
-/// admin endpoint). Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct ShutdownHandle {
-    stop: CancellationToken,
-}
-
-impl ShutdownHandle {
-    /// Asks the consumer to stop: it takes no new message, lets running
-    /// handlers finish (within the shutdown timeout), acknowledges them, and
-    /// closes its channel; `run` then returns `Ok(())`.
-    pub fn shutdown(&self) {
-        self.stop.cancel();
-    }
-}
-
 impl Consumer {
     /// Counters since the consumer was built.
     pub fn stats(&self) -> ConsumerStats {
@@ -334,9 +319,7 @@ impl Consumer {
     /// A handle that stops [`run`](Self::run) gracefully. A consumer that was
     /// shut down stays stopped: build a new one to consume again.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            stop: self.stop.clone(),
-        }
+        ShutdownHandle::new(self.stop.clone())
     }
 
     /// The id written in dead-letter envelopes.
@@ -597,44 +580,21 @@ async fn handle_delivery<T, F, Fut>(
                 let _ = value;
             }
         }
-        let task = tokio::spawn(handler(message).instrument(tracing::Span::current()));
-        let abort = task.abort_handle();
-        let result = tokio::select! {
-            _ = hard_stop.cancelled() => {
-                abort.abort();
-                return; // unacknowledged: delivered again
-            }
-            result = tokio::time::timeout(shared.handler_timeout, task) => result,
-        };
-        let failure = match result {
-            Ok(Ok(Ok(()))) => {
+        let outcome = attempt::run(
+            handler(message),
+            shared.handler_timeout,
+            hard_stop,
+            counters,
+        )
+        .await;
+        let failure = match outcome {
+            // Stopped hard: unacknowledged, so delivered again.
+            None => return,
+            Some(Ok(())) => {
                 ack(shared, &delivery).await;
                 return;
             }
-            Ok(Ok(Err(Outcome::Retry(error)))) => Failure {
-                kind: FailureKind::Retry,
-                message: error.to_string(),
-            },
-            Ok(Ok(Err(Outcome::Reject(error)))) => Failure {
-                kind: FailureKind::Rejected,
-                message: error.to_string(),
-            },
-            Ok(Err(join_error)) if join_error.is_panic() => {
-                Counters::bump(&counters.panicked);
-                Failure {
-                    kind: FailureKind::Panic,
-                    message: format!("handler panicked: {}", panic_text(join_error.into_panic())),
-                }
-            }
-            Ok(Err(_cancelled)) => return,
-            Err(_elapsed) => {
-                abort.abort();
-                Counters::bump(&counters.timed_out);
-                Failure {
-                    kind: FailureKind::Timeout,
-                    message: format!("handler did not finish within {:?}", shared.handler_timeout),
-                }
-            }
+            Some(Err(failure)) => failure,
         };
         settle_failure(
             shared,
@@ -648,11 +608,6 @@ async fn handle_delivery<T, F, Fut>(
     }
     .instrument(span)
     .await
-}
-
-struct Failure {
-    kind: FailureKind,
-    message: String,
 }
 
 /// Sends a failed delivery to its retry queue or the dead-letter queue, then acks it.
@@ -761,15 +716,5 @@ async fn ack(shared: &Shared, delivery: &Delivery) {
                 "ack could not be sent (channel closed or unresponsive); the broker will deliver the message again"
             );
         }
-    }
-}
-
-fn panic_text(payload: Box<dyn Any + Send>) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-text panic payload".into()
     }
 }

@@ -15,8 +15,9 @@ mod publisher;
 pub mod topology;
 mod wire;
 
+pub use crate::shutdown::ShutdownHandle;
 pub use broker::{Broker, BrokerBuilder};
-pub use consumer::{Consumer, ConsumerBuilder, ShutdownHandle};
+pub use consumer::{Consumer, ConsumerBuilder};
 pub use dead_letters::{DeadLetter, DeadLetters, ReplayReport};
 pub use delay::DelayRoute;
 pub use publisher::{Publisher, PublisherBuilder};

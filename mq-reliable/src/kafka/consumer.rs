@@ -55,7 +55,6 @@
 //! [`shutdown_timeout`](ConsumerBuilder::shutdown_timeout); the completed
 //! offsets are committed; the consumer leaves the group.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -80,11 +79,13 @@ use super::offsets::{OffsetTracker, TopicPartition};
 use super::producer::Producer;
 use super::retry::{self, RetryMode};
 use super::topics;
+use crate::attempt::{self, Failure};
 use crate::backoff::Backoff;
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::outcome::{FailureKind, Outcome};
+use crate::shutdown::ShutdownHandle;
 use crate::stats::{ConsumerStats, Counters, StatsHandle};
 
 /// Builder for a [`Consumer`]; every setting has a production-safe default.
@@ -447,21 +448,6 @@ impl Shared {
     }
 }
 
-/// Stops a running consumer gracefully from elsewhere. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct ShutdownHandle {
-    stop: CancellationToken,
-}
-
-impl ShutdownHandle {
-    /// Asks the consumer to stop: no new record is read or started, running
-    /// handlers finish (within the shutdown timeout), completed offsets are
-    /// committed and the consumer leaves its group; `run` then returns.
-    pub fn shutdown(&self) {
-        self.stop.cancel();
-    }
-}
-
 /// One record on its way through the consumer.
 struct Work {
     partition: TopicPartition,
@@ -490,9 +476,7 @@ impl Consumer {
     /// A handle that stops [`run`](Self::run) gracefully. A consumer that was
     /// shut down stays stopped.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            stop: self.stop.clone(),
-        }
+        ShutdownHandle::new(self.stop.clone())
     }
 
     /// The id written in dead-letter envelopes (also the `client.id`).
@@ -859,11 +843,6 @@ struct Dispatcher<T, H> {
     hard_stop: CancellationToken,
 }
 
-struct Failure {
-    kind: FailureKind,
-    message: String,
-}
-
 impl<T, H> Dispatcher<T, H>
 where
     T: DeserializeOwned + Send + 'static,
@@ -1038,46 +1017,13 @@ where
             _ = self.hard_stop.cancelled() => return None,
             permit = self.running.acquire() => permit.expect("semaphore never closed"),
         };
-        let task = tokio::spawn(
-            self.handler
-                .call(message)
-                .instrument(tracing::Span::current()),
-        );
-        let abort = task.abort_handle();
-        let result = tokio::select! {
-            _ = self.hard_stop.cancelled() => {
-                abort.abort();
-                return None;
-            }
-            result = tokio::time::timeout(shared.handler_timeout, task) => result,
-        };
-        Some(match result {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(Outcome::Retry(error)))) => Err(Failure {
-                kind: FailureKind::Retry,
-                message: error.to_string(),
-            }),
-            Ok(Ok(Err(Outcome::Reject(error)))) => Err(Failure {
-                kind: FailureKind::Rejected,
-                message: error.to_string(),
-            }),
-            Ok(Err(join_error)) if join_error.is_panic() => {
-                Counters::bump(&shared.counters.panicked);
-                Err(Failure {
-                    kind: FailureKind::Panic,
-                    message: format!("handler panicked: {}", panic_text(join_error.into_panic())),
-                })
-            }
-            Ok(Err(_cancelled)) => return None,
-            Err(_elapsed) => {
-                abort.abort();
-                Counters::bump(&shared.counters.timed_out);
-                Err(Failure {
-                    kind: FailureKind::Timeout,
-                    message: format!("handler did not finish within {:?}", shared.handler_timeout),
-                })
-            }
-        })
+        attempt::run(
+            self.handler.call(message),
+            shared.handler_timeout,
+            &self.hard_stop,
+            &shared.counters,
+        )
+        .await
     }
 
     /// Ordered retry: waits `delay` at the head of the key's lane. `false`
@@ -1128,15 +1074,5 @@ where
                 }
             }
         }
-    }
-}
-
-fn panic_text(payload: Box<dyn Any + Send>) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-text panic payload".into()
     }
 }

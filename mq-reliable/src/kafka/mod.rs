@@ -61,8 +61,9 @@ mod producer;
 pub mod retry;
 pub mod topics;
 
+pub use crate::shutdown::ShutdownHandle;
 pub use client::Kafka;
-pub use consumer::{Consumer, ConsumerBuilder, ShutdownHandle};
+pub use consumer::{Consumer, ConsumerBuilder};
 pub use headers::read_envelope;
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use retry::{RetryMode, dead_letter_topic, retry_topic};

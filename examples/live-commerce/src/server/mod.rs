@@ -1,6 +1,6 @@
 //! Assembling the services: roles, settings, start-up, shutdown.
 //!
-//! One binary plays every role (`serve --role gateway|auth|catalog|order|worker|scheduler|all`);
+//! One binary plays every role (`serve --role gateway|auth|catalog|order|worker|chat|scheduler|all`);
 //! each role opens only the connections it needs, and each runs as its own
 //! process behind the gateway (`all` runs them in one, for the demo).
 //!
