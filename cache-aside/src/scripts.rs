@@ -1,19 +1,10 @@
 //! The Lua scripts behind every multi-step change, loaded once per process
 //! (`EVALSHA`, with `EVAL` on `NOSCRIPT`).
 
-use std::sync::LazyLock;
+use redis_support::script;
 
-use redis::Script;
-
-macro_rules! script {
-    ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!(concat!("../scripts/", $file))));
-    };
-}
-
-script!(TAKE_LEASE, "take_lease.lua");
-script!(RELEASE_LEASE, "release_lease.lua");
-script!(FILL, "fill.lua");
-script!(PUT, "put.lua");
-script!(INVALIDATE, "invalidate.lua");
+script!(pub(crate) TAKE_LEASE = include_str!("../scripts/take_lease.lua"));
+script!(pub(crate) RELEASE_LEASE = include_str!("../scripts/release_lease.lua"));
+script!(pub(crate) FILL = include_str!("../scripts/fill.lua"));
+script!(pub(crate) PUT = include_str!("../scripts/put.lua"));
+script!(pub(crate) INVALIDATE = include_str!("../scripts/invalidate.lua"));

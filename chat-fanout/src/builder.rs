@@ -6,13 +6,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::policy::SubscribeOptions;
 use crate::router::Subscriber;
 use crate::shared::Core;
 use crate::stats::Counters;
+use redis_support::Connection;
 
 pub(crate) enum Source {
     Single(Box<redis::Client>),
@@ -189,7 +189,7 @@ impl HubBuilder {
                     .set_number_of_retries(2)
                     .set_max_delay(Duration::from_secs(1));
                 let conn = ConnectionManager::new_with_config((*client).clone(), config).await?;
-                (Conn::Single(conn), Subscriber::Single(client), false)
+                (Connection::single(conn), Subscriber::Single(client), false)
             }
             Source::Cluster(nodes) => {
                 let (pushes, received) = tokio::sync::mpsc::unbounded_channel();
@@ -201,7 +201,7 @@ impl HubBuilder {
                     .build()?;
                 let conn = client.get_async_connection().await?;
                 (
-                    Conn::Cluster(conn.clone()),
+                    Connection::cluster(conn.clone()),
                     Subscriber::Cluster(conn, received),
                     true,
                 )

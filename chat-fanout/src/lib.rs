@@ -58,7 +58,6 @@
 #[cfg(feature = "kafka")]
 pub mod archive;
 mod builder;
-mod conn;
 mod envelope;
 mod error;
 mod hub;

@@ -11,7 +11,7 @@ use crate::stats::Counters;
 
 /// What every part of a hub shares.
 pub(crate) struct Core {
-    pub(crate) conn: crate::conn::Conn,
+    pub(crate) conn: redis_support::Connection,
     /// `SPUBLISH` / `SSUBSCRIBE` (cluster) instead of `PUBLISH` / `SUBSCRIBE`.
     pub(crate) sharded: bool,
     pub(crate) prefix: String,

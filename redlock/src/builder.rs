@@ -7,7 +7,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
 use crate::backend::Backend;
-use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::gate::Gates;
 use crate::manager::LockManager;
@@ -17,6 +16,7 @@ use crate::shared::{Settings, Shared};
 use crate::stats::Counters;
 use crate::wakeups::Wakeups;
 use crate::watchdog::Watchdog;
+use redis_support::Connection;
 
 /// Where the lock state lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +186,7 @@ impl LockManagerBuilder {
                     let conn =
                         ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                             .map_err(Error::from_redis)?;
-                    nodes.push(Node::new(Connection::Single(conn)));
+                    nodes.push(Node::new(Connection::single(conn)));
                 }
                 let node_timeout = self
                     .node_timeout
@@ -211,7 +211,7 @@ impl LockManagerBuilder {
                     .get_async_connection()
                     .await
                     .map_err(Error::from_redis)?;
-                Backend::Single(Node::new(Connection::Cluster(conn)))
+                Backend::Single(Node::new(Connection::cluster(conn)))
             }
             Deployment::Single => {
                 let conn = match self.connection {
@@ -220,7 +220,7 @@ impl LockManagerBuilder {
                         .await
                         .map_err(Error::from_redis)?,
                 };
-                Backend::Single(Node::new(Connection::Single(conn)))
+                Backend::Single(Node::new(Connection::single(conn)))
             }
         };
         // One wake-up connection per independent server; a cluster forwards

@@ -111,7 +111,6 @@
 
 mod backend;
 mod builder;
-mod connection;
 mod error;
 pub mod fence;
 mod gate;

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use redis::{FromRedisValue, ScriptInvocation};
 
-use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::keys::LockKeys;
 use crate::scripts;
+use redis_support::Connection;
 
 /// The answer to one acquisition attempt on one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,27 +4,18 @@
 //! the script) on `NOSCRIPT`, so a Redis restart or failover costs one extra
 //! round trip, not an error.
 
-use std::sync::LazyLock;
+use redis_support::script;
 
-use redis::Script;
-
-macro_rules! script {
-    ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!(concat!("../scripts/", $file))));
-    };
-}
-
-script!(ACQUIRE, "acquire.lua");
-script!(ACQUIRE_FAIR, "acquire_fair.lua");
-script!(LEAVE_QUEUE, "leave_queue.lua");
-script!(RENEW, "renew.lua");
-script!(RELEASE, "release.lua");
-script!(RETRACT, "retract.lua");
-script!(RAISE_FENCE, "raise_fence.lua");
-script!(SET_IF_NEWER, "set_if_newer.lua");
-script!(FENCED_READ, "fenced_read.lua");
-script!(FENCED_WRITE, "fenced_write.lua");
-script!(SEMAPHORE_ACQUIRE, "semaphore_acquire.lua");
-script!(SEMAPHORE_RENEW, "semaphore_renew.lua");
-script!(SEMAPHORE_RELEASE, "semaphore_release.lua");
+script!(pub(crate) ACQUIRE = include_str!("../scripts/acquire.lua"));
+script!(pub(crate) ACQUIRE_FAIR = include_str!("../scripts/acquire_fair.lua"));
+script!(pub(crate) LEAVE_QUEUE = include_str!("../scripts/leave_queue.lua"));
+script!(pub(crate) RENEW = include_str!("../scripts/renew.lua"));
+script!(pub(crate) RELEASE = include_str!("../scripts/release.lua"));
+script!(pub(crate) RETRACT = include_str!("../scripts/retract.lua"));
+script!(pub(crate) RAISE_FENCE = include_str!("../scripts/raise_fence.lua"));
+script!(pub(crate) SET_IF_NEWER = include_str!("../scripts/set_if_newer.lua"));
+script!(pub(crate) FENCED_READ = include_str!("../scripts/fenced_read.lua"));
+script!(pub(crate) FENCED_WRITE = include_str!("../scripts/fenced_write.lua"));
+script!(pub(crate) SEMAPHORE_ACQUIRE = include_str!("../scripts/semaphore_acquire.lua"));
+script!(pub(crate) SEMAPHORE_RENEW = include_str!("../scripts/semaphore_renew.lua"));
+script!(pub(crate) SEMAPHORE_RELEASE = include_str!("../scripts/semaphore_release.lua"));

@@ -7,11 +7,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
 use crate::bases::Bases;
-use crate::conn::{Conn, LazyCluster};
 use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::stats::Counters;
 use crate::store::{Inner, RedisStore};
+use redis_support::Connection;
 
 /// The store's settings, fixed at build time.
 #[derive(Debug, Clone)]
@@ -175,7 +175,7 @@ impl RedisStoreBuilder {
                     .set_min_delay(Duration::from_millis(5))
                     .set_max_delay(Duration::from_millis(100));
                 let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-                (Conn::Single(conn), vec![client], false)
+                (Connection::single(conn), vec![client], false)
             }
             Source::Cluster(nodes) => {
                 if nodes.is_empty() {
@@ -193,7 +193,7 @@ impl RedisStoreBuilder {
                     .iter()
                     .map(|url| redis::Client::open(url.as_str()))
                     .collect::<redis::RedisResult<Vec<_>>>()?;
-                (Conn::Cluster(LazyCluster::new(client)), pubsub, true)
+                (Connection::lazy_cluster(client), pubsub, true)
             }
         };
         Ok(RedisStore {

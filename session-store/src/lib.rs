@@ -109,7 +109,6 @@
 
 mod bases;
 mod builder;
-mod conn;
 mod cycle;
 pub mod deadline;
 mod error;

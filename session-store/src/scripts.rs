@@ -6,25 +6,22 @@
 //! with one of them in `KEYS[1]` only so that a cluster client routes it to
 //! the master owning the store's slot.
 
-use std::sync::LazyLock;
+use redis_support::script;
 
-use redis::Script;
-
-macro_rules! script {
-    ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("../scripts/common.lua"),
-                include_str!(concat!("../scripts/", $file))
-            ))
-        });
+/// `scripts/common.lua` followed by the script `$file`, as one source.
+macro_rules! with_common {
+    ($file:literal) => {
+        concat!(
+            include_str!("../scripts/common.lua"),
+            include_str!(concat!("../scripts/", $file))
+        )
     };
 }
 
-script!(CREATE, "create.lua");
-script!(SAVE, "save.lua");
-script!(TOUCH, "touch.lua");
-script!(DELETE, "delete.lua");
-script!(BIND_USER, "bind_user.lua");
-script!(REVOKE, "revoke.lua");
-script!(LIST, "list.lua");
+script!(pub(crate) CREATE = with_common!("create.lua"));
+script!(pub(crate) SAVE = with_common!("save.lua"));
+script!(pub(crate) TOUCH = with_common!("touch.lua"));
+script!(pub(crate) DELETE = with_common!("delete.lua"));
+script!(pub(crate) BIND_USER = with_common!("bind_user.lua"));
+script!(pub(crate) REVOKE = with_common!("revoke.lua"));
+script!(pub(crate) LIST = with_common!("list.lua"));

@@ -12,7 +12,6 @@ use tower_sessions_core::session::{Id, Record};
 
 use crate::bases::Bases;
 use crate::builder::{RedisStoreBuilder, Settings, Source};
-use crate::conn::Conn;
 use crate::deadline;
 use crate::error::{Error, Result};
 use crate::failure;
@@ -22,6 +21,7 @@ use crate::revocation::{Reason, Revocations};
 use crate::schema::StoredSession;
 use crate::scripts;
 use crate::stats::{Counters, StoreStats, add, bump};
+use redis_support::Connection;
 
 /// How many fresh ids `create` draws before giving up (a collision of
 /// 128-bit random ids means the random source is broken).
@@ -38,7 +38,7 @@ pub struct RedisStore {
 }
 
 pub(crate) struct Inner {
-    pub(crate) conn: Conn,
+    pub(crate) conn: Connection,
     /// Where revocations are heard: the server, or each node of a cluster
     /// in turn.
     pub(crate) pubsub: Vec<redis::Client>,
