@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis_support::Connection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,7 +23,7 @@ use crate::stats::Counters;
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct CacheBuilder<K: ?Sized, V> {
-    client: redis::Client,
+    source: Source,
     namespace: String,
     settings: Settings,
     local: Option<(u64, Duration)>,
@@ -36,9 +38,9 @@ where
     K: Display + ?Sized,
     V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(client: redis::Client, namespace: &str) -> Self {
+    pub(crate) fn new(source: Source, namespace: &str) -> Self {
         Self {
-            client,
+            source,
             namespace: namespace.to_string(),
             settings: Settings {
                 ttl: Duration::from_secs(300),
@@ -191,13 +193,7 @@ where
         if self.settings.ttl.is_zero() {
             return Err(Error::Config("the TTL must be positive".into()));
         }
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(self.settings.redis_timeout))
-            .set_connection_timeout(Some(self.settings.redis_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(5))
-            .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        let (conn, subscriber) = self.source.connect(self.settings.redis_timeout)?;
         let keys = Keys::new(&self.namespace);
         let counters = Arc::new(Counters::default());
         let local = self.local.map(|(capacity, ttl)| {
@@ -209,7 +205,7 @@ where
             )
         });
         let coherence = Coherence::start(
-            self.client,
+            subscriber,
             &keys,
             local
                 .clone()
@@ -232,5 +228,50 @@ where
             settings: self.settings,
         };
         Ok(Cache::from_inner(Arc::new(inner)))
+    }
+}
+
+/// Where a cache's Redis is.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// One server (or a primary behind a stable address).
+    Single(Box<redis::Client>),
+    /// A Redis Cluster, by some of its nodes' URLs.
+    Cluster(Vec<String>),
+}
+
+impl Source {
+    /// The command connection (made on first use, so a cache can be built
+    /// while Redis is down) and the client the invalidation subscription
+    /// listens on.
+    fn connect(self, timeout: Duration) -> Result<(Connection, redis::Client)> {
+        match self {
+            Source::Single(client) => {
+                let client = *client;
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(timeout))
+                    .set_connection_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(5))
+                    .set_max_delay(Duration::from_millis(100));
+                let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+                Ok((Connection::single(conn), client))
+            }
+            Source::Cluster(nodes) => {
+                let Some(first) = nodes.first() else {
+                    return Err(Error::Config(
+                        "a cluster needs at least one node URL".into(),
+                    ));
+                };
+                // A PUBLISH reaches every node of a cluster: one listens.
+                let subscriber = redis::Client::open(first.as_str())?;
+                let client = ClusterClient::builder(nodes)
+                    .response_timeout(timeout)
+                    .connection_timeout(timeout)
+                    .retries(1)
+                    .build()?;
+                Ok((Connection::lazy_cluster(client), subscriber))
+            }
+        }
     }
 }

@@ -8,14 +8,14 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis_support::Connection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::breaker::Breaker;
-use crate::builder::CacheBuilder;
+use crate::builder::{CacheBuilder, Source};
 use crate::codec::Codec;
 use crate::coherence::{Coherence, LocalTier};
 use crate::entry::{Entry, now_ms};
@@ -69,7 +69,7 @@ impl<V: Clone + Send + Sync + 'static> LocalTier for LocalCache<V> {
 pub(crate) struct Inner<V: Clone + Send + Sync + 'static> {
     pub(crate) namespace: String,
     pub(crate) keys: Keys,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Connection,
     pub(crate) local: Option<LocalCache<V>>,
     pub(crate) flights: Flights<Result<Option<V>>>,
     pub(crate) refreshing: Mutex<HashSet<String>>,
@@ -121,7 +121,22 @@ where
 {
     /// A builder for a cache whose Redis keys start with `namespace:`.
     pub fn builder(client: redis::Client, namespace: &str) -> CacheBuilder<K, V> {
-        CacheBuilder::new(client, namespace)
+        CacheBuilder::new(Source::Single(Box::new(client)), namespace)
+    }
+
+    /// A builder for a cache on a Redis Cluster, given some of its nodes'
+    /// URLs. An entry and its fill lease share a hash tag (the key), so each
+    /// script runs on the master owning that key's slot, and the entries of
+    /// a namespace spread over every master. Invalidations are plain
+    /// `PUBLISH`es, which a cluster delivers on every node; the cache
+    /// listens on the first node given.
+    pub fn cluster_builder<I, T>(nodes: I, namespace: &str) -> CacheBuilder<K, V>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let nodes = nodes.into_iter().map(Into::into).collect();
+        CacheBuilder::new(Source::Cluster(nodes), namespace)
     }
 
     pub(crate) fn from_inner(inner: Arc<Inner<V>>) -> Self {
@@ -639,7 +654,7 @@ where
 /// A fill lease held while the loader runs; released in the background if
 /// the load is abandoned before it settles.
 struct HeldLease {
-    conn: ConnectionManager,
+    conn: Connection,
     entry_key: String,
     token: String,
     filled_channel: String,

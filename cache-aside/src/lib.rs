@@ -77,9 +77,9 @@
 //!
 //! Keys are `{namespace}:{key}` with the key in a hash tag — `item:{42}`,
 //! its lease `item:{42}:lease` — so both always hash to one Cluster slot.
-//! This version connects to a single Redis endpoint (a server, a replicated
-//! primary, or a cluster proxy); the key layout is ready for a cluster
-//! client.
+//! [`Cache::builder`] connects to one Redis endpoint (a server, a replicated
+//! primary, or a cluster proxy); [`Cache::cluster_builder`] to a Redis
+//! Cluster, given some of its nodes' URLs.
 //! Values are JSON by default (readable from any language), or MessagePack
 //! ([`Codec::MessagePack`]); each entry also records its freshness and load
 //! time. See `docs/cache-aside.md` for measurements.

@@ -1,38 +1,15 @@
 //! Stale fills are rejected; write-through; local tiers follow invalidations,
 //! and are flushed when their subscription reconnects.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod support;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cache_aside::Cache;
+use support::Database;
 
 const PROMPTLY: Duration = Duration::from_secs(10);
-
-/// A stand-in for the database: a versioned row, read by loaders.
-#[derive(Clone, Default)]
-struct Database {
-    version: Arc<AtomicU64>,
-    reads: Arc<AtomicU64>,
-}
-
-/// What a loader built from the database returns.
-type Row = std::pin::Pin<Box<dyn Future<Output = Result<Option<u64>, std::io::Error>> + Send>>;
-
-impl Database {
-    /// A loader that reads the current version, then takes `delay` to return it.
-    fn loader(&self, delay: Duration) -> impl FnOnce() -> Row + Send + 'static {
-        let db = self.clone();
-        move || {
-            Box::pin(async move {
-                db.reads.fetch_add(1, Ordering::SeqCst);
-                let version = db.version.load(Ordering::SeqCst);
-                tokio::time::sleep(delay).await;
-                Ok(Some(version))
-            })
-        }
-    }
-}
 
 async fn cache(url: &str, local: bool) -> Cache<str, u64> {
     let mut builder = Cache::<str, u64>::builder(redis::Client::open(url).unwrap(), "item")
