@@ -23,6 +23,8 @@
 
 use std::time::Duration;
 
+use crate::outcome::FailureKind;
+
 /// A retry schedule: exponential (or fixed) delays with a cap, and an attempt limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -85,6 +87,18 @@ impl Backoff {
         self.max_attempts
     }
 
+    /// The retry-or-dead-letter decision both brokers' consumers make after
+    /// attempt `attempt` failed with `kind`: `Some(wait)` to try again,
+    /// `None` to dead-letter (the failure is not retryable, or that was the
+    /// last attempt allowed).
+    pub(crate) fn retry_delay(&self, kind: FailureKind, attempt: u32) -> Option<Duration> {
+        if kind.is_retryable() {
+            self.delay_after(attempt)
+        } else {
+            None
+        }
+    }
+
     /// The wait after attempt `attempt` (1-based) failed, or `None` when that
     /// was the last attempt allowed.
     pub fn delay_after(&self, attempt: u32) -> Option<Duration> {
@@ -116,6 +130,22 @@ fn round_to_millis(duration: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_retryable_failures_with_attempts_left_are_retried() {
+        let b = Backoff::fixed(Duration::from_millis(50)).max_attempts(3);
+        for kind in [FailureKind::Retry, FailureKind::Panic, FailureKind::Timeout] {
+            assert_eq!(
+                b.retry_delay(kind, 2),
+                Some(Duration::from_millis(50)),
+                "{kind}"
+            );
+            assert_eq!(b.retry_delay(kind, 3), None, "{kind}: out of attempts");
+        }
+        for kind in [FailureKind::Rejected, FailureKind::Deserialize] {
+            assert_eq!(b.retry_delay(kind, 1), None, "{kind}: never retried");
+        }
+    }
 
     #[test]
     fn exponential_schedule() {

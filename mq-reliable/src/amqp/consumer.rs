@@ -632,11 +632,7 @@ async fn settle_failure(
     let now = SystemTime::now();
     let first_failure_ms = headers::number(original, envelope::FIRST_FAILURE)
         .unwrap_or_else(|| envelope::to_millis(now));
-    let retry_delay = if failure.kind.is_retryable() {
-        shared.retry.delay_after(attempt)
-    } else {
-        None
-    };
+    let retry_delay = shared.retry.retry_delay(failure.kind, attempt);
     let (destination, attempt_recorded) = match retry_delay {
         Some(delay) => (
             Some((String::new(), shared.topology.retry_queue(delay))),

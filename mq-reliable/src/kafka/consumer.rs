@@ -930,11 +930,7 @@ where
                 };
                 let now = SystemTime::now();
                 let first = *first_failure_ms.get_or_insert_with(|| envelope::to_millis(now));
-                let delay = if failure.kind.is_retryable() {
-                    shared.retry.delay_after(attempt)
-                } else {
-                    None
-                };
+                let delay = shared.retry.retry_delay(failure.kind, attempt);
                 let copy = |attempt_recorded: u32, due: Option<i64>| {
                     let mut list: HeaderList = work
                         .headers
