@@ -14,10 +14,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use live_commerce::strategy::{ORDER_PLACED_ROUTE, ORDERS_EXCHANGE};
-use live_commerce::worker;
 use mq_reliable::amqp::Broker;
 use support::{PASSWORD, Services, buyer, spawn_serve};
 
@@ -55,29 +52,6 @@ fn check_installed() {
         "the browser tests' npm packages are missing: run scripts/test, or `npm ci` in {}",
         browser_dir().display()
     );
-}
-
-/// A poison message in the order queue, so the admin page has a dead
-/// letter to show, replay and discard.
-async fn poison_the_order_queue(services: &Services) {
-    let broker = Broker::connect(services.rabbit.url()).await.unwrap();
-    let publisher = broker.publisher().build().await.unwrap();
-    publisher
-        .publish_with_id(
-            ORDERS_EXCHANGE,
-            ORDER_PLACED_ROUTE,
-            &"not an order",
-            "poison-from-the-browser-test",
-        )
-        .await
-        .unwrap();
-    let dead_letters = broker.dead_letters(worker::DEAD_LETTER_QUEUE);
-    testkit::wait::until(
-        Duration::from_secs(60),
-        "the worker to dead-letter the poison message",
-        || async { dead_letters.count().await.unwrap_or(0) > 0 },
-    )
-    .await;
 }
 
 fn as_strs(args: &[String]) -> Vec<&str> {
@@ -130,7 +104,9 @@ async fn people_use_the_shop_in_a_real_browser_across_instances() {
             .await
             .unwrap()
     );
-    poison_the_order_queue(&services).await;
+    // A dead letter for the admin page to show, replay and discard.
+    let broker = Broker::connect(services.rabbit.url()).await.unwrap();
+    support::poison_the_order_queue(&broker, "poison-from-the-browser-test").await;
 
     let output = tokio::process::Command::new("node")
         .args(["--test", "--test-concurrency=1", "tests/"])

@@ -139,3 +139,21 @@ pub async fn buyers(http: &reqwest::Client, base: &str, count: usize) -> Vec<Str
     let names: Vec<String> = (0..count).map(|n| format!("buyer-{n}")).collect();
     futures::future::join_all(names.iter().map(|name| buyer(http, base, name))).await
 }
+
+/// Publishes a poison message (not an order) with message id `id` to the
+/// order queue, and waits until the worker has dead-lettered it.
+pub async fn poison_the_order_queue(broker: &mq_reliable::amqp::Broker, id: &str) {
+    use live_commerce::strategy::{ORDER_PLACED_ROUTE, ORDERS_EXCHANGE};
+    let publisher = broker.publisher().build().await.unwrap();
+    publisher
+        .publish_with_id(ORDERS_EXCHANGE, ORDER_PLACED_ROUTE, &"not an order", id)
+        .await
+        .unwrap();
+    let dead_letters = broker.dead_letters(live_commerce::worker::DEAD_LETTER_QUEUE);
+    testkit::wait::until(
+        Duration::from_secs(60),
+        "the worker to dead-letter the poison message",
+        || async { dead_letters.count().await.unwrap_or(0) > 0 },
+    )
+    .await;
+}
