@@ -23,7 +23,7 @@ async fn stampede(url: &str) -> Vec<Option<String>> {
         .build()
         .await
         .unwrap();
-    let counter = Arc::new(client.get_multiplexed_async_connection().await.unwrap());
+    let counter = Arc::new(testkit::redis_connection(&client).await.unwrap());
     let callers: Vec<_> = (0..CALLERS_PER_PROCESS)
         .map(|_| {
             let (cache, counter) = (cache.clone(), counter.clone());

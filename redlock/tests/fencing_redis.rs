@@ -49,7 +49,7 @@ fn read_elsewhere(url: &str, key: &str, token: u64) {
                 .unwrap();
             runtime.block_on(async {
                 let client = redis::Client::open(url).unwrap();
-                let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+                let mut conn = testkit::redis_connection(&client).await.unwrap();
                 fence::read::<_, i64>(&mut conn, key, token).await.unwrap();
             });
         });

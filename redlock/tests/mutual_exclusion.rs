@@ -36,7 +36,7 @@ async fn run_worker(url: &str, with_lock: bool) {
         .build()
         .await
         .unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let conn = testkit::redis_connection(&client).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
         let locks = locks.clone();

@@ -174,7 +174,7 @@ async fn item(services: &Services, stock: i32) -> i64 {
         .await
         .unwrap();
     let redis = redis::Client::open(services.redis.url()).unwrap();
-    let redis = redis::aio::ConnectionManager::new(redis).await.unwrap();
+    let redis = testkit::redis_manager(&redis).await.unwrap();
     let item = NewItem {
         name: "lamp".into(),
         kind: ItemKind::General,

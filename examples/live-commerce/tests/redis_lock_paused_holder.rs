@@ -176,7 +176,7 @@ async fn a_holder_frozen_past_its_lease_mid_sale_still_sells_exactly_the_stock()
     let pool = live_commerce::db::connect(services.postgres.url(), 2)
         .await
         .unwrap();
-    let mut redis = ConnectionManager::new(services.redis.client())
+    let mut redis = testkit::redis_manager(&services.redis.client())
         .await
         .unwrap();
     let item = live_commerce::catalog::create_item(

@@ -123,7 +123,7 @@ async fn three_schedulers_run_each_of_20_ticks_exactly_once() {
     }
     // No Redis key is left for ever per tick: the fencing counters expire.
     let redis = redis::Client::open(services.redis.url()).unwrap();
-    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let mut redis = testkit::redis_connection(&redis).await.unwrap();
     for run in &runs {
         let name = once::lock_name(daily_stats::JOB, run.tick);
         let key = format!("{}:{{{name}}}:fence", once::LOCK_PREFIX);

@@ -82,7 +82,7 @@ pub use proxy::{LinkState, Proxy};
 pub use rabbitmq::RabbitVhost;
 pub use rabbitmq_node::RabbitNode;
 pub use redis_cluster::RedisCluster;
-pub use redis_server::{RedisOptions, RedisServer, ping_url};
+pub use redis_server::{RedisOptions, RedisServer, ping_url, redis_connection, redis_manager};
 
 use std::net::SocketAddr;
 

@@ -80,8 +80,7 @@ impl RedisCluster {
             wait::until_ok(READY_TIMEOUT, || {
                 let client = client.clone();
                 async move {
-                    let mut conn = client
-                        .get_multiplexed_async_connection()
+                    let mut conn = crate::redis_connection(&client)
                         .await
                         .map_err(|e| e.to_string())?;
                     let info: String = redis::cmd("CLUSTER")

@@ -161,8 +161,7 @@ impl RedisServer {
 
     /// A multiplexed connection; panics if the server does not answer.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        self.client()
-            .get_multiplexed_async_connection()
+        redis_connection(&self.client())
             .await
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url()))
     }
@@ -370,10 +369,7 @@ async fn answering_pid(port: u16) -> Result<u32, String> {
     let probe = async {
         let client =
             redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut conn = redis_connection(&client).await.map_err(|e| e.to_string())?;
         let info: String = redis::cmd("INFO")
             .arg("server")
             .query_async(&mut conn)
@@ -444,13 +440,41 @@ pub(crate) async fn ping(port: u16) -> Result<(), String> {
         .unwrap_or_else(|_| Err("no answer within 1 s".into()))
 }
 
+/// A multiplexed connection for a test's own reads and writes: no response
+/// timeout, and ten seconds to connect.
+///
+/// The `redis` crate's default response timeout (500 ms) is right for a
+/// service but fails a test's bookkeeping on a machine busy with a build; the
+/// code under test sets its own timeouts, and a test bounds its waits itself.
+pub async fn redis_connection(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(None)
+        .set_connection_timeout(Some(Duration::from_secs(10)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// A reconnecting connection manager for a test's own setup, with the same
+/// patience as [`redis_connection`], for code that takes a `ConnectionManager`.
+pub async fn redis_manager(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(None)
+        .set_connection_timeout(Some(Duration::from_secs(10)));
+    redis::aio::ConnectionManager::new_with_config(client.clone(), config).await
+}
+
 /// Opens a fresh client connection to `url` and sends `PING`, all within
 /// `timeout`: `Err` says what failed (refused, reset, timed out). For tests
 /// that check whether a server, or a proxy in front of it, answers.
 pub async fn ping_url(url: &str, timeout: Duration) -> Result<(), String> {
     let attempt = async {
         let client = redis::Client::open(url)?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut conn = redis_connection(&client).await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     match tokio::time::timeout(timeout, attempt).await {

@@ -19,7 +19,7 @@ async fn cut_resets_open_connections_and_refuses_new_ones_until_restored() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = testkit::redis_connection(&client).await.unwrap();
     redis::cmd("PING")
         .query_async::<String>(&mut conn)
         .await
@@ -64,7 +64,7 @@ async fn blackhole_stalls_traffic_without_closing_it() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = testkit::redis_connection(&client).await.unwrap();
 
     proxy.blackhole();
     let pending = tokio::spawn({
@@ -101,7 +101,7 @@ async fn delay_holds_each_direction_back() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = testkit::redis_connection(&client).await.unwrap();
 
     let delay = Duration::from_millis(100);
     proxy.delay(delay);
@@ -136,7 +136,7 @@ async fn dropping_the_proxy_closes_its_connections() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = testkit::redis_connection(&client).await.unwrap();
     redis::cmd("PING")
         .query_async::<String>(&mut conn)
         .await
@@ -156,7 +156,7 @@ async fn discard_loses_what_is_sent_while_the_connection_stays_open() {
     let server = testkit::redis().await;
     let proxy = testkit::proxy(server.addr()).await;
     let client = redis::Client::open(proxy.redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = testkit::redis_connection(&client).await.unwrap();
 
     proxy.discard();
     let lost = tokio::time::timeout(

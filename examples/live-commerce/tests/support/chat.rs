@@ -155,7 +155,7 @@ impl Socket {
 /// hub's stream, `chat:{<room>}:stream`).
 pub async fn history_len(services: &super::Services, room: &str) -> usize {
     let client = services.redis.client();
-    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let mut redis = testkit::redis_connection(&client).await.unwrap();
     redis::cmd("XLEN")
         .arg(format!("chat:{{{room}}}:stream"))
         .query_async(&mut redis)
