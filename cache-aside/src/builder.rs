@@ -165,9 +165,9 @@ where
         self
     }
 
-    /// How often the invalidation subscription is pinged; one unanswered
-    /// ping counts as a lost connection (reconnect, flush the local tier).
-    /// Default: 10 s.
+    /// How often the invalidation subscription is pinged; a ping not
+    /// answered within the same interval counts as a lost connection
+    /// (reconnect, flush the local tier). Default: 10 s.
     pub fn keepalive(mut self, every: Duration) -> Self {
         self.keepalive = every;
         self
@@ -212,7 +212,7 @@ where
                 .map(|local| Arc::new(local) as Arc<dyn LocalTier>),
             counters.clone(),
             Duration::from_secs(2),
-            self.keepalive,
+            (self.keepalive, self.settings.redis_timeout),
         )
         .await;
         let inner = Inner {
@@ -242,9 +242,9 @@ pub(crate) enum Source {
 
 impl Source {
     /// The command connection (made on first use, so a cache can be built
-    /// while Redis is down) and the client the invalidation subscription
-    /// listens on.
-    fn connect(self, timeout: Duration) -> Result<(Connection, redis::Client)> {
+    /// while Redis is down) and the nodes the invalidation subscription
+    /// listens on, in turn.
+    fn connect(self, timeout: Duration) -> Result<(Connection, Vec<redis::Client>)> {
         match self {
             Source::Single(client) => {
                 let client = *client;
@@ -255,16 +255,19 @@ impl Source {
                     .set_min_delay(Duration::from_millis(5))
                     .set_max_delay(Duration::from_millis(100));
                 let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-                Ok((Connection::single(conn), client))
+                Ok((Connection::single(conn), vec![client]))
             }
             Source::Cluster(nodes) => {
-                let Some(first) = nodes.first() else {
+                if nodes.is_empty() {
                     return Err(Error::Config(
                         "a cluster needs at least one node URL".into(),
                     ));
-                };
-                // A PUBLISH reaches every node of a cluster: one listens.
-                let subscriber = redis::Client::open(first.as_str())?;
+                }
+                // A PUBLISH reaches every node of a cluster: any one listens.
+                let subscriber = nodes
+                    .iter()
+                    .map(|node| redis::Client::open(node.as_str()))
+                    .collect::<redis::RedisResult<Vec<_>>>()?;
                 let client = ClusterClient::builder(nodes)
                     .response_timeout(timeout)
                     .connection_timeout(timeout)

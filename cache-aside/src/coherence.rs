@@ -10,9 +10,10 @@
 //!
 //! Pub/sub delivers at most once: messages sent while the connection is
 //! down are lost. So whenever the subscription is (re)established, the whole
-//! local tier is flushed, and every fill waiter is woken to look again. A
-//! connection can also die silently (a middlebox forgets it): a `PING` every
-//! keepalive interval that goes unanswered is treated as a lost connection.
+//! local tier is flushed, and every fill waiter is woken to look again. The
+//! link itself (reconnecting, the keepalive that notices a silently dead
+//! connection, moving to another node of a cluster) is the family's shared
+//! [`Subscription`]; this module is what the cache does with its events.
 //!
 //! A read that races an invalidation must not put the old value back into
 //! the local tier. Every eviction bumps a sequence number; a reader notes it
@@ -25,16 +26,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use redis_support::{Event, Listener, Subscription};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::keys::Keys;
 use crate::stats::{Counters, bump};
-
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The local tier as the subscription sees it.
 pub(crate) trait LocalTier: Send + Sync + 'static {
@@ -45,6 +42,7 @@ pub(crate) trait LocalTier: Send + Sync + 'static {
 }
 
 struct Shared {
+    keys: Keys,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     sequence: AtomicU64,
     /// Evictions take it exclusively; a local fill holds it shared across its
@@ -52,7 +50,6 @@ struct Shared {
     fill_lock: tokio::sync::RwLock<()>,
     local: Option<Arc<dyn LocalTier>>,
     counters: Arc<Counters>,
-    connected: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -85,44 +82,74 @@ impl Shared {
     }
 }
 
+impl Listener for Shared {
+    async fn on_event(&self, event: Event) {
+        match event {
+            Event::Up { reconnected } => {
+                // Whatever was published while we were not subscribed is
+                // lost: start the local tier afresh, let waiters look again.
+                self.flush().await;
+                if reconnected {
+                    bump(&self.counters.l1_flushes);
+                }
+                self.wake_all();
+            }
+            Event::Message(message) => {
+                let Ok(key) = message.get_payload::<String>() else {
+                    return;
+                };
+                if message.get_channel_name() == self.keys.invalidate_channel {
+                    self.evict(&key).await;
+                }
+                self.wake(&key);
+            }
+            Event::Down => {
+                // Local fills stop (the link is down); readers that noted the
+                // sequence before now see it moved.
+                self.sequence.fetch_add(1, Ordering::SeqCst);
+                self.wake_all();
+                tracing::debug!(channel = %self.keys.invalidate_channel, "cache subscription lost; reconnecting");
+            }
+        }
+    }
+}
+
 /// The subscription of one cache. Stops when dropped.
 pub(crate) struct Coherence {
     shared: Arc<Shared>,
-    _stop: DropGuard,
+    subscription: Subscription,
 }
 
 impl Coherence {
-    /// Starts the subscription task; waits up to `wait` for the first
+    /// Starts the subscription on `nodes` (any node of a cluster: a
+    /// `PUBLISH` reaches them all); waits up to `wait` for the first
     /// subscription (a cache that starts while Redis is down still starts).
     pub(crate) async fn start(
-        client: redis::Client,
+        nodes: Vec<redis::Client>,
         keys: &Keys,
         local: Option<Arc<dyn LocalTier>>,
         counters: Arc<Counters>,
         wait: Duration,
-        keepalive: Duration,
+        (keepalive, timeout): (Duration, Duration),
     ) -> Self {
         let shared = Arc::new(Shared {
+            keys: keys.clone(),
             waiters: Mutex::new(HashMap::new()),
             sequence: AtomicU64::new(0),
             fill_lock: tokio::sync::RwLock::new(()),
             local,
             counters,
-            connected: tokio::sync::watch::channel(false).0,
         });
-        let stop = CancellationToken::new();
-        let mut connected = shared.connected.subscribe();
-        tokio::spawn(subscribe_forever(
-            shared.clone(),
-            client,
-            keys.clone(),
-            keepalive,
-            stop.clone(),
-        ));
-        let _ = tokio::time::timeout(wait, connected.wait_for(|up| *up)).await;
+        let channels = [keys.invalidate_channel.clone(), keys.filled_channel.clone()];
+        let subscription = Subscription::builder(nodes)
+            .channels(channels)
+            .keepalive(keepalive)
+            .timeout(timeout)
+            .start(shared.clone());
+        subscription.wait_up(wait).await;
         Self {
             shared,
-            _stop: stop.drop_guard(),
+            subscription,
         }
     }
 
@@ -141,7 +168,7 @@ impl Coherence {
         insert: F,
     ) {
         let _shared = self.shared.fill_lock.read().await;
-        if self.sequence() == seen && *self.shared.connected.borrow() {
+        if self.sequence() == seen && self.subscription.is_up() {
             insert.await;
         }
     }
@@ -192,74 +219,5 @@ impl Drop for FillWaiter {
         if Arc::strong_count(&self.notify) == 2 {
             waiters.remove(&self.key);
         }
-    }
-}
-
-async fn subscribe_forever(
-    shared: Arc<Shared>,
-    client: redis::Client,
-    keys: Keys,
-    keepalive: Duration,
-    stop: CancellationToken,
-) {
-    let mut delay = Duration::from_millis(25);
-    let mut connections = 0u64;
-    loop {
-        let attempt = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&keys.invalidate_channel).await?;
-            pubsub.subscribe(&keys.filled_channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        let subscribed = tokio::select! {
-            _ = stop.cancelled() => return,
-            subscribed = tokio::time::timeout(CONNECT_TIMEOUT, attempt) => subscribed,
-        };
-        if let Ok(Ok(pubsub)) = subscribed {
-            // Whatever was published while we were not subscribed is lost:
-            // start the local tier afresh and let waiters look again.
-            shared.flush().await;
-            if connections > 0 {
-                bump(&shared.counters.l1_flushes);
-            }
-            connections += 1;
-            shared.connected.send_replace(true);
-            shared.wake_all();
-            delay = Duration::from_millis(25);
-            let (mut sink, mut messages) = pubsub.split();
-            let mut heartbeat =
-                tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
-            loop {
-                let message = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = heartbeat.tick() => {
-                        let pong = tokio::time::timeout(keepalive.min(CONNECT_TIMEOUT), sink.ping::<redis::Value>()).await;
-                        if matches!(pong, Ok(Ok(_))) {
-                            continue;
-                        }
-                        tracing::debug!(channel = %keys.invalidate_channel, "cache subscription did not answer its keepalive");
-                        break;
-                    }
-                    message = messages.next() => message,
-                };
-                let Some(message) = message else { break };
-                let Ok(key) = message.get_payload::<String>() else {
-                    continue;
-                };
-                if message.get_channel_name() == keys.invalidate_channel {
-                    shared.evict(&key).await;
-                }
-                shared.wake(&key);
-            }
-            shared.connected.send_replace(false);
-            shared.sequence.fetch_add(1, Ordering::SeqCst);
-            shared.wake_all();
-            tracing::debug!(channel = %keys.invalidate_channel, "cache subscription lost; reconnecting");
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
     }
 }

@@ -2,11 +2,15 @@
 //!
 //! [`Connection`]: crate::Connection
 //! [`script!`]: crate::script
+//! [`Subscription`]: crate::Subscription
+//! [`Listener`]: crate::Listener
 
 mod connection;
 mod script;
+pub mod subscription;
 
 pub use connection::Connection;
+pub use subscription::{Event, Listener, Subscription};
 
 #[doc(hidden)]
 pub use redis::Script as __Script;
