@@ -14,8 +14,10 @@
 //! and closes the matching ones.
 //!
 //! Pub/sub delivers at most once: messages published while the subscription
-//! is down are lost. The subscription reconnects by itself (a `PING`
-//! keepalive detects a silently dead link) and then yields
+//! is down are lost. The subscription reconnects by itself (it is the
+//! family's shared [`redis_support::Subscription`]: a `PING` keepalive
+//! detects a silently dead link, and on a cluster it moves to another node)
+//! and then yields
 //! [`RevocationEvent::Resubscribed`]: the listener should re-check its live
 //! sessions ([`RedisStore::user_of`](crate::RedisStore::user_of) answers
 //! `None` for a revoked one).
@@ -24,15 +26,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
+use redis_support::{Event, Listener, Subscription};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::error::{Error, Result};
-
-const KEEPALIVE: Duration = Duration::from_secs(5);
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
 /// Why sessions were revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +84,7 @@ pub enum RevocationEvent {
 /// [`RevocationEvent`]s. Unsubscribes when dropped.
 pub struct Revocations {
     events: mpsc::UnboundedReceiver<RevocationEvent>,
-    _stop: DropGuard,
+    _subscription: Subscription,
 }
 
 impl std::fmt::Debug for Revocations {
@@ -95,43 +94,33 @@ impl std::fmt::Debug for Revocations {
 }
 
 impl Revocations {
-    /// Subscribes, waiting up to `timeout` for the first subscription so
-    /// that every revocation after this returns is seen.
+    /// Subscribes on any of `nodes` (on a cluster a `PUBLISH` reaches every
+    /// node), waiting up to `timeout` for the first subscription so that
+    /// every revocation after this returns is seen.
     pub(crate) async fn subscribe(
-        clients: Vec<redis::Client>,
+        nodes: Vec<redis::Client>,
         channel: String,
         timeout: Duration,
     ) -> Result<Self> {
-        let mut nodes = Nodes::new(clients);
-        let mut last_error = None;
-        let mut first = None;
-        // Any node will do (on a cluster a PUBLISH reaches every node).
-        for _ in 0..nodes.len() {
-            match tokio::time::timeout(timeout, open(nodes.next(), &channel)).await {
-                Ok(Ok(subscribed)) => {
-                    first = Some(subscribed);
-                    break;
-                }
-                Ok(Err(error)) => last_error = Some(error),
-                Err(_) => {
-                    last_error = Some(Error::Redis(redis::RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "subscribing to revocations timed out",
-                    ))))
-                }
-            }
+        if nodes.is_empty() {
+            return Err(Error::Config("no Redis to subscribe on".into()));
         }
-        let Some(first) = first else {
-            return Err(
-                last_error.unwrap_or_else(|| Error::Config("no Redis to subscribe on".into()))
-            );
-        };
         let (sender, events) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        tokio::spawn(listen(nodes, channel, first, sender, stop.clone()));
+        let subscription = Subscription::builder(nodes)
+            .channels([channel.clone()])
+            .timeout(timeout)
+            .start(std::sync::Arc::new(Forwarder { channel, sender }));
+        // One connect attempt's budget (the link then keeps trying, moving
+        // to the next node, but the caller hears of a failure now).
+        if !subscription.wait_up(timeout * 2).await {
+            return Err(Error::Redis(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "subscribing to revocations timed out",
+            ))));
+        }
         Ok(Self {
             events,
-            _stop: stop.drop_guard(),
+            _subscription: subscription,
         })
     }
 
@@ -150,93 +139,36 @@ impl Stream for Revocations {
     }
 }
 
-async fn open(client: &redis::Client, channel: &str) -> Result<redis::aio::PubSub> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub)
-}
-
-/// The endpoints a subscription may use, taken in turn: after a node is
-/// lost the listener resubscribes on the next one.
-struct Nodes {
-    clients: Vec<redis::Client>,
-    next: usize,
-}
-
-impl Nodes {
-    fn new(clients: Vec<redis::Client>) -> Self {
-        Self { clients, next: 0 }
-    }
-
-    fn len(&self) -> usize {
-        self.clients.len()
-    }
-
-    fn next(&mut self) -> &redis::Client {
-        let client = &self.clients[self.next % self.clients.len()];
-        self.next = self.next.wrapping_add(1);
-        client
-    }
-}
-
-async fn listen(
-    mut nodes: Nodes,
+/// Turns the subscription's events into [`RevocationEvent`]s.
+struct Forwarder {
     channel: String,
-    first: redis::aio::PubSub,
-    events: mpsc::UnboundedSender<RevocationEvent>,
-    stop: CancellationToken,
-) {
-    let mut pubsub = Some(first);
-    let mut delay = Duration::from_millis(25);
-    loop {
-        if let Some(subscribed) = pubsub.take() {
-            delay = Duration::from_millis(25);
-            let (mut sink, mut messages) = subscribed.split();
-            let mut heartbeat =
-                tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
-            loop {
-                let message = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = heartbeat.tick() => {
-                        let pong = tokio::time::timeout(KEEPALIVE, sink.ping::<redis::Value>()).await;
-                        if matches!(pong, Ok(Ok(_))) {
-                            continue;
-                        }
-                        break;
-                    }
-                    message = messages.next() => message,
-                };
-                let Some(message) = message else { break };
+    sender: mpsc::UnboundedSender<RevocationEvent>,
+}
+
+impl Listener for Forwarder {
+    async fn on_event(&self, event: Event) {
+        match event {
+            Event::Up { reconnected } => {
+                if reconnected {
+                    let _ = self.sender.send(RevocationEvent::Resubscribed);
+                }
+            }
+            Event::Message(message) => {
                 let Ok(payload) = message.get_payload::<String>() else {
-                    continue;
+                    return;
                 };
                 match serde_json::from_str::<Revocation>(&payload) {
                     Ok(revocation) => {
-                        if events.send(RevocationEvent::Revoked(revocation)).is_err() {
-                            return;
-                        }
+                        let _ = self.sender.send(RevocationEvent::Revoked(revocation));
                     }
                     Err(error) => {
-                        tracing::warn!(%channel, %error, "ignoring a malformed revocation message")
+                        tracing::warn!(channel = %self.channel, %error, "ignoring a malformed revocation message")
                     }
                 }
             }
-            tracing::warn!(%channel, "revocation subscription lost; reconnecting");
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-        let reopened = tokio::select! {
-            _ = stop.cancelled() => return,
-            reopened = tokio::time::timeout(MAX_RECONNECT_DELAY, open(nodes.next(), &channel)) => reopened,
-        };
-        if let Ok(Ok(subscribed)) = reopened {
-            if events.send(RevocationEvent::Resubscribed).is_err() {
-                return;
+            Event::Down => {
+                tracing::warn!(channel = %self.channel, "revocation subscription lost; reconnecting")
             }
-            pubsub = Some(subscribed);
         }
     }
 }
