@@ -120,9 +120,9 @@ impl LockManagerBuilder {
         self
     }
 
-    /// How often the pub/sub connection that wakes waiters is pinged; one
-    /// unanswered ping counts as a lost connection (reconnect, and every
-    /// waiter looks again). Default: 10 s.
+    /// How often the pub/sub connection that wakes waiters is pinged; a
+    /// ping not answered within the same interval counts as a lost
+    /// connection (reconnect, and every waiter looks again). Default: 10 s.
     pub fn keepalive(mut self, every: Duration) -> Self {
         self.wakeup_keepalive = every;
         self
@@ -224,14 +224,18 @@ impl LockManagerBuilder {
             }
         };
         // One wake-up connection per independent server; a cluster forwards
-        // every PUBLISH to all its nodes, so one seed is enough there.
-        let wakeup_clients = match self.deployment {
-            Deployment::Cluster => self.clients[..1].to_vec(),
-            _ => self.clients,
+        // every PUBLISH to all its nodes, so one link over its nodes is enough.
+        let wakeup_servers = match self.deployment {
+            Deployment::Cluster => vec![self.clients],
+            _ => self
+                .clients
+                .into_iter()
+                .map(|client| vec![client])
+                .collect(),
         };
         let shared = Shared {
             backend,
-            wakeups: Wakeups::start(wakeup_clients, self.wakeup_keepalive),
+            wakeups: Wakeups::start(wakeup_servers, self.wakeup_keepalive, self.response_timeout),
             gates: Arc::new(Gates::default()),
             settings: Settings {
                 prefix: self.prefix,

@@ -9,73 +9,54 @@
 //! longer than the lock's remaining lease, so a lost message (the connection
 //! dropped while the release was published) delays it, never strands it. When
 //! the connection comes back every channel is subscribed again and every
-//! waiter is woken to look once more.
+//! waiter is woken to look once more. The connections themselves
+//! (reconnecting, keepalive) are the family's shared
+//! [`redis_support::Subscription`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use redis::aio::PubSubSink;
+use redis_support::{Event, Listener, Subscription as Link};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
-use tokio_util::sync::{CancellationToken, DropGuard};
-
-/// How long a (un)subscribe or connect may take before the connection is
-/// considered broken; waiters fall back to lease-based sleeping meanwhile.
-const PUBSUB_TIMEOUT: Duration = Duration::from_secs(1);
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
-
-/// A live pub/sub connection's command side, and the switch that makes its
-/// task drop the connection and reconnect (dropping the sink alone does not
-/// end the message stream).
-struct Sink {
-    sink: PubSubSink,
-    reset: CancellationToken,
-}
-
-impl Sink {
-    /// Subscribes, or marks the connection broken and asks for a reconnect.
-    async fn subscribe(&mut self, channel: &str) -> bool {
-        let ok = matches!(
-            tokio::time::timeout(PUBSUB_TIMEOUT, self.sink.subscribe(channel)).await,
-            Ok(Ok(()))
-        );
-        if !ok {
-            self.reset.cancel();
-        }
-        ok
-    }
-}
-
-#[derive(Default)]
-struct Connections {
-    /// One slot per node; `None` while that node's connection is down.
-    sinks: Vec<Option<Sink>>,
-    /// Channels subscribed on every connected sink.
-    subscribed: HashSet<String>,
-}
 
 struct Channel {
     notify: Arc<Notify>,
     waiters: usize,
 }
 
-struct Shared {
-    channels: Mutex<HashMap<String, Channel>>,
-    connections: tokio::sync::Mutex<Connections>,
+/// The channels with waiters in this process; what every link reports to.
+#[derive(Default)]
+struct Channels {
+    map: Mutex<HashMap<String, Channel>>,
 }
 
-impl Shared {
+impl Channels {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Channel>> {
+        self.map.lock().expect("channels lock")
+    }
+
     fn wake(&self, channel: &str) {
-        if let Some(entry) = self.channels.lock().expect("channels lock").get(channel) {
+        if let Some(entry) = self.lock().get(channel) {
             entry.notify.notify_waiters();
         }
     }
 
     fn wake_all(&self) {
-        for entry in self.channels.lock().expect("channels lock").values() {
+        for entry in self.lock().values() {
             entry.notify.notify_waiters();
+        }
+    }
+}
+
+impl Listener for Channels {
+    async fn on_event(&self, event: Event) {
+        match event {
+            Event::Message(message) => self.wake(message.get_channel_name()),
+            // Up: releases published while the link was away were missed.
+            // Down: waiters fall back to lease-bounded sleeps; look now.
+            Event::Up { .. } | Event::Down => self.wake_all(),
         }
     }
 }
@@ -83,8 +64,10 @@ impl Shared {
 /// The pub/sub side of a lock manager. Cloning shares the connections.
 #[derive(Clone)]
 pub(crate) struct Wakeups {
-    shared: Arc<Shared>,
-    _stop: Arc<DropGuard>,
+    channels: Arc<Channels>,
+    /// One link per independent server (a cluster: one link over its nodes).
+    links: Arc<[Link]>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Wakeups {
@@ -94,38 +77,36 @@ impl std::fmt::Debug for Wakeups {
 }
 
 impl Wakeups {
-    /// Starts one background connection task per client. The tasks end when
-    /// the last clone of this value is dropped.
-    pub(crate) fn start(clients: Vec<redis::Client>, keepalive: Duration) -> Self {
-        let shared = Arc::new(Shared {
-            channels: Mutex::new(HashMap::new()),
-            connections: tokio::sync::Mutex::new(Connections {
-                sinks: clients.iter().map(|_| None).collect(),
-                subscribed: HashSet::new(),
-            }),
-        });
-        let stop = CancellationToken::new();
-        for (index, client) in clients.into_iter().enumerate() {
-            tokio::spawn(maintain_connection(
-                shared.clone(),
-                index,
-                client,
-                keepalive,
-                stop.clone(),
-            ));
-        }
+    /// Starts one link per entry of `servers` (each the nodes that link may
+    /// use). The links close when the last clone of this value is dropped.
+    pub(crate) fn start(
+        servers: Vec<Vec<redis::Client>>,
+        keepalive: Duration,
+        timeout: Duration,
+    ) -> Self {
+        let channels = Arc::new(Channels::default());
+        let links = servers
+            .into_iter()
+            .map(|nodes| {
+                Link::builder(nodes)
+                    .keepalive(keepalive)
+                    .timeout(timeout)
+                    .start(channels.clone())
+            })
+            .collect();
         Self {
-            shared,
-            _stop: Arc::new(stop.drop_guard()),
+            channels,
+            links,
+            timeout,
         }
     }
 
     /// Registers interest in `channel` and returns once it is subscribed on
-    /// every connected node (or the attempt timed out: the caller's
-    /// lease-bounded sleep covers that case).
+    /// every connected node (or the attempt took longer than the timeout:
+    /// the caller's lease-bounded sleep covers that case).
     pub(crate) async fn subscribe(&self, channel: &str) -> Subscription {
-        let notify = {
-            let mut channels = self.shared.channels.lock().expect("channels lock");
+        let (notify, confirmations) = {
+            let mut channels = self.channels.lock();
             let entry = channels
                 .entry(channel.to_string())
                 .or_insert_with(|| Channel {
@@ -133,19 +114,19 @@ impl Wakeups {
                     waiters: 0,
                 });
             entry.waiters += 1;
-            entry.notify.clone()
+            // The first waiter subscribes, under the lock, so the change is
+            // ordered with the last waiter's unsubscribe.
+            let confirmations: Vec<_> = if entry.waiters == 1 {
+                self.links
+                    .iter()
+                    .map(|link| link.subscribe(channel))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (entry.notify.clone(), confirmations)
         };
-        let mut connections = self.shared.connections.lock().await;
-        if !connections.subscribed.contains(channel) {
-            for slot in connections.sinks.iter_mut() {
-                if let Some(sink) = slot
-                    && !sink.subscribe(channel).await
-                {
-                    *slot = None; // its task reconnects and resubscribes everything
-                }
-            }
-            connections.subscribed.insert(channel.to_string());
-        }
+        let _ = tokio::time::timeout(self.timeout, futures::future::join_all(confirmations)).await;
         Subscription {
             wakeups: self.clone(),
             channel: channel.to_string(),
@@ -154,48 +135,19 @@ impl Wakeups {
     }
 
     fn unsubscribe(&self, channel: &str) {
-        let now_unused = {
-            let mut channels = self.shared.channels.lock().expect("channels lock");
-            match channels.get_mut(channel) {
-                Some(entry) => {
-                    entry.waiters -= 1;
-                    if entry.waiters == 0 {
-                        channels.remove(channel);
-                        true
-                    } else {
-                        false
-                    }
-                }
-                None => false,
-            }
-        };
-        if !now_unused {
+        let mut channels = self.channels.lock();
+        let Some(entry) = channels.get_mut(channel) else {
             return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return; // no runtime: the connection goes away with the process
         };
-        let shared = self.shared.clone();
-        let channel = channel.to_string();
-        runtime.spawn(async move {
-            let mut connections = shared.connections.lock().await;
-            // A new waiter may have arrived since; it relies on the subscription.
-            if shared
-                .channels
-                .lock()
-                .expect("channels lock")
-                .contains_key(&channel)
-            {
-                return;
+        entry.waiters -= 1;
+        if entry.waiters == 0 {
+            channels.remove(channel);
+            for link in self.links.iter() {
+                link.unsubscribe(channel);
             }
-            connections.subscribed.remove(&channel);
-            for sink in connections.sinks.iter_mut().flatten() {
-                let _ = tokio::time::timeout(PUBSUB_TIMEOUT, sink.sink.unsubscribe(&channel)).await;
-            }
-        });
+        }
     }
 }
-
 /// One waiter's interest in a channel; unsubscribes when the last one drops.
 pub(crate) struct Subscription {
     wakeups: Wakeups,
@@ -216,84 +168,4 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.wakeups.unsubscribe(&self.channel);
     }
-}
-
-/// Keeps node `index`'s pub/sub connection up: connect, resubscribe, route
-/// messages; on loss, wake everyone and reconnect with backoff.
-async fn maintain_connection(
-    shared: Arc<Shared>,
-    index: usize,
-    client: redis::Client,
-    keepalive: Duration,
-    stop: CancellationToken,
-) {
-    let mut delay = Duration::from_millis(25);
-    loop {
-        let connected = tokio::select! {
-            _ = stop.cancelled() => return,
-            connected = tokio::time::timeout(PUBSUB_TIMEOUT, client.get_async_pubsub()) => connected,
-        };
-        if let Ok(Ok(pubsub)) = connected {
-            let (sink, mut stream) = pubsub.split();
-            let reset = CancellationToken::new();
-            let mut sink = Sink {
-                sink,
-                reset: reset.clone(),
-            };
-            {
-                let mut connections = shared.connections.lock().await;
-                let channels: Vec<String> = connections.subscribed.iter().cloned().collect();
-                let mut healthy = true;
-                for channel in &channels {
-                    healthy &= sink.subscribe(channel).await;
-                }
-                if healthy {
-                    connections.sinks[index] = Some(sink);
-                }
-            }
-            // Releases published while we were away were missed: look again.
-            shared.wake_all();
-            delay = Duration::from_millis(25);
-            let mut heartbeat =
-                tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = reset.cancelled() => break,
-                    _ = heartbeat.tick() => {
-                        if !ping(&shared, index, keepalive).await {
-                            tracing::debug!(node = index, "lock wake-up connection did not answer its keepalive");
-                            break;
-                        }
-                    }
-                    message = stream.next() => match message {
-                        Some(message) => shared.wake(message.get_channel_name()),
-                        None => break,
-                    },
-                }
-            }
-            shared.connections.lock().await.sinks[index] = None;
-            shared.wake_all();
-            tracing::debug!(node = index, "lock wake-up connection lost; reconnecting");
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-    }
-}
-
-/// Pings node `index`'s pub/sub connection; false if it did not answer in time.
-async fn ping(shared: &Shared, index: usize, keepalive: Duration) -> bool {
-    let mut connections = shared.connections.lock().await;
-    let Some(sink) = connections.sinks[index].as_mut() else {
-        return false; // marked broken by a failed subscribe
-    };
-    let pong = tokio::time::timeout(
-        keepalive.min(PUBSUB_TIMEOUT),
-        sink.sink.ping::<redis::Value>(),
-    )
-    .await;
-    matches!(pong, Ok(Ok(_)))
 }
