@@ -12,19 +12,27 @@
 //! lost: the worker sees the offset jump on the next one and reads the
 //! missing messages from the room's history.
 //!
-//! The connection is pinged every keepalive interval; an unanswered ping
-//! counts as a lost connection. On every reconnection all rooms are
-//! subscribed again (one `SUBSCRIBE` with every channel) and each worker is
-//! told to catch up from history, since whatever was published meanwhile
-//! never reached this connection.
+//! On a single server the link is the family's shared
+//! [`redis_support::Subscription`] (keepalive, reconnection): on every
+//! reconnection all rooms are subscribed again and each worker is told to
+//! catch up from history, since whatever was published meanwhile never
+//! reached this connection.
+//!
+//! On a Redis Cluster the rooms use sharded channels (`SSUBSCRIBE`) on the
+//! cluster connection itself, which redis-rs re-subscribes as nodes
+//! reconnect and slots move: a plain `SUBSCRIBE` would make every `PUBLISH`
+//! travel to every node of the cluster, and sharded pub/sub is what lets a
+//! cluster's chat traffic scale with its shards. That path is therefore its
+//! own task below, not the shared subscription.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use redis_support::{Event, Listener, Subscription};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::envelope::{Position, RawEnvelope};
 use crate::error::{Error, Result};
@@ -34,8 +42,7 @@ use crate::shared::Core;
 use crate::stats::bump;
 use crate::subscription::Mailbox;
 
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
-
+/// A change of the cluster path's sharded subscriptions.
 enum Command {
     Subscribe {
         room: String,
@@ -57,7 +64,7 @@ struct RoomEntry {
 
 /// Where the router's subscriptions live.
 pub(crate) enum Subscriber {
-    /// A dedicated pub/sub connection (`SUBSCRIBE`), reconnected by the router.
+    /// A dedicated pub/sub connection (`SUBSCRIBE`), the shared subscription.
     Single(Box<redis::Client>),
     /// The cluster connection (`SSUBSCRIBE`, RESP3 pushes); redis-rs
     /// re-subscribes after reconnections and topology changes.
@@ -67,12 +74,26 @@ pub(crate) enum Subscriber {
     ),
 }
 
-/// The rooms of one hub and the handle of its connection task.
-pub(crate) struct Router {
+/// How the router reaches its subscriptions.
+enum Link {
+    Single(Subscription),
+    Cluster {
+        commands: mpsc::UnboundedSender<Command>,
+        connected: watch::Receiver<bool>,
+    },
+}
+
+/// The rooms with local subscribers, and their workers; what the link's
+/// messages are routed to.
+struct Rooms {
     core: Arc<Core>,
-    rooms: Mutex<HashMap<String, RoomEntry>>,
-    commands: mpsc::UnboundedSender<Command>,
-    connected: watch::Sender<bool>,
+    map: Mutex<HashMap<String, RoomEntry>>,
+}
+
+/// The rooms of one hub and the link that carries their channels.
+pub(crate) struct Router {
+    rooms: Arc<Rooms>,
+    link: Link,
 }
 
 /// Holds a room open for one subscription; releases it when dropped.
@@ -88,38 +109,50 @@ impl Drop for RoomGuard {
 }
 
 impl Router {
-    /// Starts the connection task (it runs until the core's stop token).
+    /// Starts the link (it runs until the core's stop token).
     pub(crate) fn start(core: Arc<Core>, subscriber: Subscriber) -> Arc<Self> {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let router = Arc::new(Self {
+        let rooms = Arc::new(Rooms {
             core: core.clone(),
-            rooms: Mutex::new(HashMap::new()),
-            commands,
-            connected: watch::channel(false).0,
+            map: Mutex::new(HashMap::new()),
         });
-        match subscriber {
-            Subscriber::Single(client) => {
-                tokio::spawn(connection_task(router.clone(), *client, receiver));
-            }
+        let link = match subscriber {
+            Subscriber::Single(client) => Link::Single(
+                Subscription::builder(vec![*client])
+                    .keepalive(core.keepalive)
+                    .timeout(core.response_timeout)
+                    .stop_on(&core.stop)
+                    .start(rooms.clone()),
+            ),
             Subscriber::Cluster(conn, pushes) => {
-                tokio::spawn(cluster_task(router.clone(), conn, pushes, receiver));
+                let (commands, receiver) = mpsc::unbounded_channel();
+                let (connected, watch) = watch::channel(true);
+                tokio::spawn(cluster_task(
+                    rooms.clone(),
+                    conn,
+                    pushes,
+                    receiver,
+                    connected,
+                ));
+                Link::Cluster {
+                    commands,
+                    connected: watch,
+                }
             }
-        }
-        router
+        };
+        Arc::new(Self { rooms, link })
     }
 
     /// Whether the pub/sub connection is up, as a watch.
     pub(crate) fn connected(&self) -> watch::Receiver<bool> {
-        self.connected.subscribe()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
-        self.rooms.lock().expect("rooms lock")
+        match &self.link {
+            Link::Single(link) => link.watch_up(),
+            Link::Cluster { connected, .. } => connected.clone(),
+        }
     }
 
     /// The number of rooms with local subscribers.
     pub(crate) fn room_count(&self) -> usize {
-        self.lock().len()
+        self.rooms.lock().len()
     }
 
     /// Attaches a subscriber to a room, subscribing to it first if it is new
@@ -129,61 +162,14 @@ impl Router {
         room: &str,
         mailbox: Arc<Mailbox>,
     ) -> Result<(Position, RoomGuard)> {
-        let (control, new) = {
-            let mut rooms = self.lock();
-            match rooms.get_mut(room) {
-                Some(entry) => {
-                    entry.refs += 1;
-                    (entry.control.clone(), false)
-                }
-                None => {
-                    let (input, input_rx) = mpsc::channel(self.core.room_buffer);
-                    let (control, control_rx) = mpsc::unbounded_channel();
-                    let overflowed = Arc::new(AtomicBool::new(false));
-                    let worker = RoomWorker::new(
-                        self.core.clone(),
-                        room.to_string(),
-                        control.clone(),
-                        overflowed.clone(),
-                    );
-                    tokio::spawn(worker.run(input_rx, control_rx));
-                    rooms.insert(
-                        room.to_string(),
-                        RoomEntry {
-                            input,
-                            control: control.clone(),
-                            overflowed,
-                            refs: 1,
-                        },
-                    );
-                    (control, true)
-                }
-            }
-        };
+        let (control, new) = self.rooms.enter(room);
         let guard = RoomGuard {
             router: self.clone(),
             room: room.to_string(),
         };
-        let timeout = self.core.subscribe_timeout;
-        let unavailable = || Error::Unavailable {
-            room: room.to_string(),
-            timeout_ms: timeout.as_millis() as u64,
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = Instant::now() + self.rooms.core.subscribe_timeout;
         if new {
-            let (reply, answer) = oneshot::channel();
-            self.commands
-                .send(Command::Subscribe {
-                    room: room.to_string(),
-                    reply,
-                })
-                .map_err(|_| Error::Closed)?;
-            match tokio::time::timeout_at(deadline, answer).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => return Err(error.into()),
-                Ok(Err(_)) => return Err(Error::Closed),
-                Err(_) => return Err(unavailable()),
-            }
+            self.subscribe_channel(room, deadline).await?;
         }
         let (reply, answer) = oneshot::channel();
         control
@@ -192,24 +178,117 @@ impl Router {
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(position)) => Ok((position, guard)),
             Ok(Err(_)) => Err(Error::Closed),
-            Err(_) => Err(unavailable()),
+            Err(_) => Err(self.unavailable(room)),
+        }
+    }
+
+    fn unavailable(&self, room: &str) -> Error {
+        Error::Unavailable {
+            room: room.to_string(),
+            timeout_ms: self.rooms.core.subscribe_timeout.as_millis() as u64,
+        }
+    }
+
+    /// Subscribes a room new here by `deadline`; on a single server a link
+    /// that is down counts once it is back (with every room subscribed).
+    async fn subscribe_channel(&self, room: &str, deadline: Instant) -> Result<()> {
+        match &self.link {
+            Link::Single(link) => {
+                let confirmation = link.subscribe(self.rooms.channel(room));
+                let confirmed = tokio::time::timeout_at(deadline, confirmation)
+                    .await
+                    .map_err(|_| self.unavailable(room))?;
+                if confirmed {
+                    self.rooms.tell(room, Control::Subscribed);
+                    return Ok(());
+                }
+                let mut up = link.watch_up();
+                match tokio::time::timeout_at(deadline, up.wait_for(|up| *up)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(_)) => Err(Error::Closed),
+                    Err(_) => Err(self.unavailable(room)),
+                }
+            }
+            Link::Cluster { commands, .. } => {
+                let (reply, answer) = oneshot::channel();
+                let room = room.to_string();
+                commands
+                    .send(Command::Subscribe {
+                        room: room.clone(),
+                        reply,
+                    })
+                    .map_err(|_| Error::Closed)?;
+                match tokio::time::timeout_at(deadline, answer).await {
+                    Ok(Ok(Ok(()))) => Ok(()),
+                    Ok(Ok(Err(error))) => Err(error.into()),
+                    Ok(Err(_)) => Err(Error::Closed),
+                    Err(_) => Err(self.unavailable(&room)),
+                }
+            }
         }
     }
 
     fn release(&self, room: &str) {
-        let mut rooms = self.lock();
+        let mut rooms = self.rooms.lock();
         let Some(entry) = rooms.get_mut(room) else {
             return;
         };
         entry.refs -= 1;
-        if entry.refs == 0 {
-            if let Some(entry) = rooms.remove(room) {
-                let _ = entry.control.send(Control::Stop);
-            }
-            let _ = self.commands.send(Command::Unsubscribe {
-                room: room.to_string(),
-            });
+        if entry.refs > 0 {
+            return;
         }
+        if let Some(entry) = rooms.remove(room) {
+            let _ = entry.control.send(Control::Stop);
+        }
+        // Still under the rooms lock: ordered with a new subscriber's subscribe.
+        match &self.link {
+            Link::Single(link) => link.unsubscribe(self.rooms.channel(room)),
+            Link::Cluster { commands, .. } => {
+                let _ = commands.send(Command::Unsubscribe {
+                    room: room.to_string(),
+                });
+            }
+        }
+    }
+}
+
+impl Rooms {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
+        self.map.lock().expect("rooms lock")
+    }
+
+    fn channel(&self, room: &str) -> String {
+        RoomKeys::new(&self.core.prefix, room).channel
+    }
+
+    /// Counts one more local subscriber of `room`, starting its worker if it
+    /// is the first; the worker's control channel, and whether it is new.
+    fn enter(&self, room: &str) -> (mpsc::UnboundedSender<Control>, bool) {
+        let mut rooms = self.lock();
+        if let Some(entry) = rooms.get_mut(room) {
+            entry.refs += 1;
+            return (entry.control.clone(), false);
+        }
+        let (input, input_rx) = mpsc::channel(self.core.room_buffer);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let worker = RoomWorker::new(
+            self.core.clone(),
+            room.to_string(),
+            control.clone(),
+            overflowed.clone(),
+        );
+        tokio::spawn(worker.run(input_rx, control_rx));
+        rooms.insert(
+            room.to_string(),
+            RoomEntry {
+                input,
+                control: control.clone(),
+                overflowed,
+                refs: 1,
+            },
+        );
+        (control, true)
     }
 
     fn tell(&self, room: &str, control: Control) {
@@ -218,8 +297,10 @@ impl Router {
         }
     }
 
-    fn route(&self, message: &redis::Msg) {
-        self.route_frame(message.get_channel_name(), message.get_payload_bytes());
+    fn tell_all(&self, control: impl Fn() -> Control) {
+        for entry in self.lock().values() {
+            let _ = entry.control.send(control());
+        }
     }
 
     fn route_frame(&self, channel: &str, frame: &[u8]) {
@@ -244,100 +325,21 @@ impl Router {
     }
 }
 
-async fn connection_task(
-    router: Arc<Router>,
-    client: redis::Client,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-) {
-    let stop = router.core.stop.clone();
-    let keepalive = router.core.keepalive;
-    let timeout = router.core.response_timeout.max(Duration::from_millis(500));
-    let prefix = router.core.prefix.clone();
-    let channel = |room: &str| RoomKeys::new(&prefix, room).channel;
-    let mut delay = Duration::from_millis(25);
-    let mut connections = 0u64;
-    loop {
-        let attempt = async {
-            let pubsub = client.get_async_pubsub().await?;
-            let (mut sink, stream) = pubsub.split();
-            let rooms: Vec<String> = router.lock().keys().cloned().collect();
-            if !rooms.is_empty() {
-                let channels: Vec<String> = rooms.iter().map(|room| channel(room)).collect();
-                sink.subscribe(channels).await?;
-            }
-            Ok::<_, redis::RedisError>((sink, stream, rooms))
-        };
-        let attempt = tokio::select! {
-            _ = stop.cancelled() => return,
-            attempt = tokio::time::timeout(timeout * 2, attempt) => attempt,
-        };
-        if let Ok(Ok((mut sink, mut stream, rooms))) = attempt {
-            if connections > 0 {
-                bump(&router.core.counters.resubscribes);
-            }
-            connections += 1;
-            delay = Duration::from_millis(25);
-            for room in &rooms {
-                router.tell(room, Control::Resubscribed);
-            }
-            router.connected.send_replace(true);
-            tracing::debug!(rooms = rooms.len(), "pub/sub connection up");
-            let mut heartbeat =
-                tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    command = commands.recv() => match command {
-                        None => return,
-                        Some(Command::Subscribe { room, reply }) => {
-                            if !router.lock().contains_key(&room) {
-                                let _ = reply.send(Ok(()));
-                                continue;
-                            }
-                            let result = tokio::time::timeout(timeout, sink.subscribe(channel(&room))).await;
-                            match result {
-                                Ok(Ok(())) => {
-                                    router.tell(&room, Control::Subscribed);
-                                    let _ = reply.send(Ok(()));
-                                }
-                                _ => {
-                                    // Re-subscribed with every room on reconnection.
-                                    let _ = reply.send(Ok(()));
-                                    break;
-                                }
-                            }
-                        }
-                        Some(Command::Unsubscribe { room }) => {
-                            if router.lock().contains_key(&room) {
-                                continue;
-                            }
-                            let result = tokio::time::timeout(timeout, sink.unsubscribe(channel(&room))).await;
-                            if !matches!(result, Ok(Ok(()))) {
-                                break;
-                            }
-                        }
-                    },
-                    _ = heartbeat.tick() => {
-                        let pong = tokio::time::timeout(timeout.max(keepalive / 2), sink.ping::<redis::Value>()).await;
-                        if !matches!(pong, Ok(Ok(_))) {
-                            tracing::warn!("pub/sub connection did not answer its keepalive");
-                            break;
-                        }
-                    }
-                    message = stream.next() => match message {
-                        Some(message) => router.route(&message),
-                        None => break,
-                    },
+impl Listener for Rooms {
+    async fn on_event(&self, event: Event) {
+        match event {
+            Event::Up { reconnected } => {
+                if reconnected {
+                    bump(&self.core.counters.resubscribes);
                 }
+                self.tell_all(|| Control::Resubscribed);
+                tracing::debug!(rooms = self.lock().len(), "pub/sub connection up");
             }
-            router.connected.send_replace(false);
-            tracing::warn!("pub/sub connection lost; reconnecting");
+            Event::Message(message) => {
+                self.route_frame(message.get_channel_name(), message.get_payload_bytes())
+            }
+            Event::Down => tracing::warn!("pub/sub connection lost; reconnecting"),
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
     }
 }
 
@@ -353,16 +355,16 @@ fn bulk(value: Option<&redis::Value>) -> Option<&[u8]> {
 /// channel after a node's connection is re-established (or the slot moved);
 /// each re-subscription confirmation makes the room catch up from history.
 async fn cluster_task(
-    router: Arc<Router>,
+    router: Arc<Rooms>,
     mut conn: redis::cluster_async::ClusterConnection,
     mut pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    // Up for as long as the task runs: redis-rs reconnects underneath.
+    _connected: watch::Sender<bool>,
 ) {
     let stop = router.core.stop.clone();
     let timeout = router.core.response_timeout.max(Duration::from_millis(500));
-    let prefix = router.core.prefix.clone();
-    let channel = |room: &str| RoomKeys::new(&prefix, room).channel;
-    router.connected.send_replace(true);
+    let channel = |room: &str| router.channel(room);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
