@@ -5,9 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis_support::Connection;
+use redis_support::Endpoint;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -23,7 +21,7 @@ use crate::stats::Counters;
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct CacheBuilder<K: ?Sized, V> {
-    source: Source,
+    source: Endpoint,
     namespace: String,
     settings: Settings,
     local: Option<(u64, Duration)>,
@@ -38,7 +36,7 @@ where
     K: Display + ?Sized,
     V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(source: Source, namespace: &str) -> Self {
+    pub(crate) fn new(source: Endpoint, namespace: &str) -> Self {
         Self {
             source,
             namespace: namespace.to_string(),
@@ -193,7 +191,13 @@ where
         if self.settings.ttl.is_zero() {
             return Err(Error::Config("the TTL must be positive".into()));
         }
-        let (conn, subscriber) = self.source.connect(self.settings.redis_timeout)?;
+        if matches!(&self.source, Endpoint::Cluster(nodes) if nodes.is_empty()) {
+            return Err(Error::Config(
+                "a cluster needs at least one node URL".into(),
+            ));
+        }
+        let conn = self.source.lazy_connection(self.settings.redis_timeout)?;
+        let subscriber = self.source.subscription_nodes()?;
         let keys = Keys::new(&self.namespace);
         let counters = Arc::new(Counters::default());
         let local = self.local.map(|(capacity, ttl)| {
@@ -228,53 +232,5 @@ where
             settings: self.settings,
         };
         Ok(Cache::from_inner(Arc::new(inner)))
-    }
-}
-
-/// Where a cache's Redis is.
-#[derive(Debug)]
-pub(crate) enum Source {
-    /// One server (or a primary behind a stable address).
-    Single(Box<redis::Client>),
-    /// A Redis Cluster, by some of its nodes' URLs.
-    Cluster(Vec<String>),
-}
-
-impl Source {
-    /// The command connection (made on first use, so a cache can be built
-    /// while Redis is down) and the nodes the invalidation subscription
-    /// listens on, in turn.
-    fn connect(self, timeout: Duration) -> Result<(Connection, Vec<redis::Client>)> {
-        match self {
-            Source::Single(client) => {
-                let client = *client;
-                let config = ConnectionManagerConfig::new()
-                    .set_response_timeout(Some(timeout))
-                    .set_connection_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(5))
-                    .set_max_delay(Duration::from_millis(100));
-                let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-                Ok((Connection::single(conn), vec![client]))
-            }
-            Source::Cluster(nodes) => {
-                if nodes.is_empty() {
-                    return Err(Error::Config(
-                        "a cluster needs at least one node URL".into(),
-                    ));
-                }
-                // A PUBLISH reaches every node of a cluster: any one listens.
-                let subscriber = nodes
-                    .iter()
-                    .map(|node| redis::Client::open(node.as_str()))
-                    .collect::<redis::RedisResult<Vec<_>>>()?;
-                let client = ClusterClient::builder(nodes)
-                    .response_timeout(timeout)
-                    .connection_timeout(timeout)
-                    .retries(1)
-                    .build()?;
-                Ok((Connection::lazy_cluster(client), subscriber))
-            }
-        }
     }
 }

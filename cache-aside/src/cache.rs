@@ -15,7 +15,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::breaker::Breaker;
-use crate::builder::{CacheBuilder, Source};
+use redis_support::Endpoint;
+
+use crate::builder::CacheBuilder;
 use crate::codec::Codec;
 use crate::coherence::{Coherence, LocalTier};
 use crate::entry::{Entry, now_ms};
@@ -121,7 +123,7 @@ where
 {
     /// A builder for a cache whose Redis keys start with `namespace:`.
     pub fn builder(client: redis::Client, namespace: &str) -> CacheBuilder<K, V> {
-        CacheBuilder::new(Source::Single(Box::new(client)), namespace)
+        CacheBuilder::new(Endpoint::Single(client), namespace)
     }
 
     /// A builder for a cache on a Redis Cluster, given some of its nodes'
@@ -129,14 +131,13 @@ where
     /// script runs on the master owning that key's slot, and the entries of
     /// a namespace spread over every master. Invalidations are plain
     /// `PUBLISH`es, which a cluster delivers on every node; the cache
-    /// listens on the first node given.
+    /// listens on one of the nodes given, moving to the next if it fails.
     pub fn cluster_builder<I, T>(nodes: I, namespace: &str) -> CacheBuilder<K, V>
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        let nodes = nodes.into_iter().map(Into::into).collect();
-        CacheBuilder::new(Source::Cluster(nodes), namespace)
+        CacheBuilder::new(Endpoint::cluster(nodes), namespace)
     }
 
     pub(crate) fn from_inner(inner: Arc<Inner<V>>) -> Self {

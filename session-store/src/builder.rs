@@ -3,15 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-
 use crate::bases::Bases;
 use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::stats::Counters;
 use crate::store::{Inner, RedisStore};
-use redis_support::Connection;
+use redis_support::Endpoint;
 
 /// The store's settings, fixed at build time.
 #[derive(Debug, Clone)]
@@ -25,25 +22,17 @@ pub(crate) struct Settings {
     pub(crate) merge_window: Duration,
 }
 
-/// Where the sessions live.
-#[derive(Debug)]
-pub(crate) enum Source {
-    Single(Box<redis::Client>),
-    /// Some of a cluster's node URLs.
-    Cluster(Vec<String>),
-}
-
 /// Builds a [`RedisStore`]; see each method for its default.
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct RedisStoreBuilder {
-    source: Source,
+    source: Endpoint,
     prefix: String,
     settings: Settings,
 }
 
 impl RedisStoreBuilder {
-    pub(crate) fn new(source: Source) -> Self {
+    pub(crate) fn new(source: Endpoint) -> Self {
         Self {
             source,
             prefix: "session".to_string(),
@@ -165,37 +154,16 @@ impl RedisStoreBuilder {
                 self.prefix
             )));
         }
-        let (conn, pubsub, hash_tag) = match self.source {
-            Source::Single(client) => {
-                let client = *client;
-                let config = ConnectionManagerConfig::new()
-                    .set_response_timeout(Some(settings.redis_timeout))
-                    .set_connection_timeout(Some(settings.redis_timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(5))
-                    .set_max_delay(Duration::from_millis(100));
-                let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-                (Connection::single(conn), vec![client], false)
-            }
-            Source::Cluster(nodes) => {
-                if nodes.is_empty() {
-                    return Err(Error::Config(
-                        "a cluster needs at least one node URL".into(),
-                    ));
-                }
-                let client = ClusterClient::builder(nodes.clone())
-                    .response_timeout(settings.redis_timeout)
-                    .connection_timeout(settings.redis_timeout)
-                    .build()?;
-                // A PUBLISH reaches every node of a cluster, so revocations
-                // can be heard on any of them.
-                let pubsub = nodes
-                    .iter()
-                    .map(|url| redis::Client::open(url.as_str()))
-                    .collect::<redis::RedisResult<Vec<_>>>()?;
-                (Connection::lazy_cluster(client), pubsub, true)
-            }
-        };
+        if matches!(&self.source, Endpoint::Cluster(nodes) if nodes.is_empty()) {
+            return Err(Error::Config(
+                "a cluster needs at least one node URL".into(),
+            ));
+        }
+        let conn = self.source.lazy_connection(settings.redis_timeout)?;
+        // Revocations can be heard on any node of a cluster (a PUBLISH
+        // reaches them all).
+        let pubsub = self.source.subscription_nodes()?;
+        let hash_tag = self.source.is_cluster();
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,

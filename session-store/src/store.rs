@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 
 use crate::bases::Bases;
-use crate::builder::{RedisStoreBuilder, Settings, Source};
+use crate::builder::{RedisStoreBuilder, Settings};
 use crate::deadline;
 use crate::error::{Error, Result};
 use crate::failure;
@@ -21,7 +21,7 @@ use crate::revocation::{Reason, Revocations};
 use crate::schema::StoredSession;
 use crate::scripts;
 use crate::stats::{Counters, StoreStats, add, bump};
-use redis_support::Connection;
+use redis_support::{Connection, Endpoint};
 
 /// How many fresh ids `create` draws before giving up (a collision of
 /// 128-bit random ids means the random source is broken).
@@ -93,7 +93,7 @@ impl FromRedisValue for WriteOutcome {
 impl RedisStore {
     /// Starts configuring a store on `client`'s Redis.
     pub fn builder(client: redis::Client) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Source::Single(Box::new(client)))
+        RedisStoreBuilder::new(Endpoint::Single(client))
     }
 
     /// Starts configuring a store on a Redis Cluster, given some of its
@@ -105,7 +105,7 @@ impl RedisStore {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        RedisStoreBuilder::new(Source::Cluster(nodes.into_iter().map(Into::into).collect()))
+        RedisStoreBuilder::new(Endpoint::cluster(nodes))
     }
 
     /// The store's counters since it was built.
