@@ -73,7 +73,9 @@
 mod kafka;
 mod postgres;
 mod relay;
+mod stats;
 
 pub use kafka::KafkaArchive;
 pub use postgres::{ArchivePage, ArchivedMessage, PgArchive};
-pub use relay::{ArchiveGap, ArchiveRelay, ArchiveRelayBuilder, RelayStats};
+pub use relay::{ArchiveGap, ArchiveRelay, ArchiveRelayBuilder};
+pub use stats::RelayStats;

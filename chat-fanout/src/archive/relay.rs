@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -19,6 +18,9 @@ use crate::envelope::{Position, RawEnvelope};
 use crate::error::{Error, Result};
 use crate::keys::{RoomKeys, archive_pending, check_room};
 use crate::scripts;
+use crate::stats::{add, bump};
+
+use super::stats::{RelayCounters, RelayStats};
 
 /// Messages of a room that will never reach the archive: Redis no longer
 /// holds them and the relay had not archived them.
@@ -54,41 +56,6 @@ impl ArchiveGap {
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }
-}
-
-/// A snapshot of a relay's counters since it was built.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RelayStats {
-    /// Messages acknowledged by Kafka (with `acks=all`) before their room's
-    /// checkpoint moved past them. After a crash, a message may be counted
-    /// by two relay processes (at-least-once).
-    pub archived: u64,
-    /// Checkpoint moves (one per batch).
-    pub batches: u64,
-    /// Gaps reported (see [`ArchiveGap`]).
-    pub gaps: u64,
-    /// Messages in the reported gaps whose end is known.
-    pub gap_messages: u64,
-    /// Failed room passes (Redis or Kafka errors); the room is retried from
-    /// its checkpoint.
-    pub errors: u64,
-    /// Rooms skipped because another relay held their lease, or whose lease
-    /// was lost before the checkpoint moved.
-    pub lease_conflicts: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    archived: AtomicU64,
-    batches: AtomicU64,
-    gaps: AtomicU64,
-    gap_messages: AtomicU64,
-    errors: AtomicU64,
-    lease_conflicts: AtomicU64,
-}
-
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Configures an [`ArchiveRelay`]; every setting has a production default.
@@ -201,7 +168,7 @@ impl ArchiveRelayBuilder {
                 concurrency: self.concurrency,
                 idle_poll: self.idle_poll,
                 gaps,
-                counters: Counters::default(),
+                counters: RelayCounters::default(),
             }),
         })
     }
@@ -218,7 +185,7 @@ struct Inner {
     concurrency: usize,
     idle_poll: Duration,
     gaps: broadcast::Sender<ArchiveGap>,
-    counters: Counters,
+    counters: RelayCounters,
 }
 
 /// Archives the rooms of hubs built with
@@ -312,16 +279,7 @@ impl ArchiveRelay {
 
     /// A snapshot of the relay's counters.
     pub fn stats(&self) -> RelayStats {
-        let c = &self.inner.counters;
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        RelayStats {
-            archived: read(&c.archived),
-            batches: read(&c.batches),
-            gaps: read(&c.gaps),
-            gap_messages: read(&c.gap_messages),
-            errors: read(&c.errors),
-            lease_conflicts: read(&c.lease_conflicts),
-        }
+        self.inner.counters.snapshot()
     }
 
     /// A room's checkpoint: the last offset archived (acknowledged by Kafka)
@@ -400,7 +358,7 @@ impl ArchiveRelay {
             match result {
                 Ok(n) => archived += n,
                 Err(error) => {
-                    add(&self.inner.counters.errors, 1);
+                    bump(&self.inner.counters.errors);
                     first_error.get_or_insert(error);
                 }
             }
@@ -419,7 +377,7 @@ impl ArchiveRelay {
         let mut rechecked = false;
         for _ in 0..BATCHES_PER_PASS {
             let Some(batch) = self.read(room, &keys).await? else {
-                add(&inner.counters.lease_conflicts, 1);
+                bump(&inner.counters.lease_conflicts);
                 return Ok(archived);
             };
             for gap in &batch.gaps {
@@ -449,7 +407,7 @@ impl ArchiveRelay {
             match committed {
                 0 => {
                     tracing::warn!(room, "lost the room's archive lease before the checkpoint");
-                    add(&inner.counters.lease_conflicts, 1);
+                    bump(&inner.counters.lease_conflicts);
                     return Ok(archived);
                 }
                 -1 => continue, // a new epoch started: read it
@@ -458,7 +416,7 @@ impl ArchiveRelay {
             let n = batch.messages.len() as u64;
             archived += n;
             add(&inner.counters.archived, n);
-            add(&inner.counters.batches, 1);
+            bump(&inner.counters.batches);
             if batch.epoch.is_empty() {
                 // The room is gone: the commit recorded what its epoch had
                 // not archived; read once more to report it.
@@ -561,7 +519,7 @@ impl ArchiveRelay {
 
     fn report(&self, gap: &ArchiveGap) {
         let counters = &self.inner.counters;
-        add(&counters.gaps, 1);
+        bump(&counters.gaps);
         add(&counters.gap_messages, gap.len().unwrap_or(0));
         tracing::error!(
             room = %gap.room,
