@@ -123,7 +123,7 @@ where
 {
     /// A builder for a cache whose Redis keys start with `namespace:`.
     pub fn builder(client: redis::Client, namespace: &str) -> CacheBuilder<K, V> {
-        CacheBuilder::new(Endpoint::Single(client), namespace)
+        CacheBuilder::new(Endpoint::single(client), namespace)
     }
 
     /// A builder for a cache on a Redis Cluster, given some of its nodes'

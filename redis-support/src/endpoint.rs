@@ -27,13 +27,18 @@ use crate::Connection;
 #[non_exhaustive]
 pub enum Endpoint {
     /// One server (or a primary behind a stable address).
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     /// A Redis Cluster, by the URLs of some of its nodes (the rest are
     /// discovered).
     Cluster(Vec<String>),
 }
 
 impl Endpoint {
+    /// One server.
+    pub fn single(client: redis::Client) -> Self {
+        Endpoint::Single(Box::new(client))
+    }
+
     /// A cluster by some of its nodes' URLs.
     pub fn cluster<I, T>(nodes: I) -> Self
     where
@@ -60,7 +65,7 @@ impl Endpoint {
                     .set_number_of_retries(1)
                     .set_min_delay(Duration::from_millis(5))
                     .set_max_delay(Duration::from_millis(100));
-                let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+                let manager = ConnectionManager::new_lazy_with_config((**client).clone(), config)?;
                 Ok(Connection::single(manager))
             }
             Endpoint::Cluster(nodes) => {
@@ -81,7 +86,7 @@ impl Endpoint {
     /// given node of a cluster (a `PUBLISH` reaches all of them).
     pub fn subscription_nodes(&self) -> RedisResult<Vec<redis::Client>> {
         match self {
-            Endpoint::Single(client) => Ok(vec![client.clone()]),
+            Endpoint::Single(client) => Ok(vec![(**client).clone()]),
             Endpoint::Cluster(nodes) if nodes.is_empty() => Err(no_node()),
             Endpoint::Cluster(nodes) => nodes
                 .iter()

@@ -233,6 +233,8 @@ impl LockManagerBuilder {
                 .map(|client| vec![client])
                 .collect(),
         };
+        let counters = Arc::new(Counters::default());
+        let watchdog = Watchdog::start(backend.clone(), counters.clone(), self.lease);
         let shared = Shared {
             backend,
             wakeups: Wakeups::start(wakeup_servers, self.wakeup_keepalive, self.response_timeout),
@@ -244,13 +246,9 @@ impl LockManagerBuilder {
                 fair_wait: self.fair_wait,
                 max_hold: self.max_hold,
             },
-            counters: Counters::default(),
-            watchdog: Watchdog::new(),
+            counters,
+            watchdog,
         };
-        let shared = Arc::new(shared);
-        shared
-            .watchdog
-            .run(Arc::downgrade(&shared), shared.settings.lease);
-        Ok(LockManager::from_shared(shared))
+        Ok(LockManager::from_shared(Arc::new(shared)))
     }
 }

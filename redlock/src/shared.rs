@@ -26,7 +26,7 @@ pub(crate) struct Shared {
     pub(crate) wakeups: Wakeups,
     pub(crate) gates: Arc<Gates>,
     pub(crate) settings: Settings,
-    pub(crate) counters: Counters,
+    pub(crate) counters: Arc<Counters>,
     pub(crate) watchdog: Watchdog,
 }
 

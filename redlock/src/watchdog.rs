@@ -43,16 +43,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
-use crate::backend::Leased;
+use crate::backend::{Backend, Leased};
 use crate::gate::GatePass;
-use crate::shared::Shared;
 use crate::stats::Counters;
 
 /// A held lease as the watchdog tracks it.
@@ -66,36 +65,45 @@ struct Watched {
     gate: Arc<Mutex<Option<GatePass>>>,
 }
 
-/// The watchdog table of one manager.
+type Table = Arc<Mutex<HashMap<u64, Watched>>>;
+
+/// The watchdog table of one manager; its renewal task stops when this is
+/// dropped (with the manager's last clone, guard or permit).
 pub(crate) struct Watchdog {
-    table: Arc<Mutex<HashMap<u64, Watched>>>,
+    table: Table,
     next_id: AtomicU64,
-    stop: CancellationToken,
     _stop_on_drop: DropGuard,
+}
+
+/// What renewing needs of its manager: the backend to renew on, the
+/// counters to bump, and the table of watched leases.
+struct Renewer {
+    backend: Backend,
+    counters: Arc<Counters>,
+    table: Table,
+    lease: Duration,
 }
 
 /// Handle on one watched lease.
 pub(crate) type WatchId = u64;
 
 impl Watchdog {
-    pub(crate) fn new() -> Self {
+    /// Starts the renewal task for leases of `lease` on `backend`.
+    pub(crate) fn start(backend: Backend, counters: Arc<Counters>, lease: Duration) -> Self {
         let stop = CancellationToken::new();
+        let table = Table::default();
+        let renewer = Arc::new(Renewer {
+            backend,
+            counters,
+            table: table.clone(),
+            lease,
+        });
+        tokio::spawn(renew_forever(renewer, stop.clone()));
         Self {
-            table: Arc::default(),
+            table,
             next_id: AtomicU64::new(0),
-            stop: stop.clone(),
             _stop_on_drop: stop.drop_guard(),
         }
-    }
-
-    /// Starts the renewal task (once the manager's shared state exists).
-    pub(crate) fn run(&self, shared: Weak<Shared>, lease: Duration) {
-        tokio::spawn(renew_forever(
-            shared,
-            self.table.clone(),
-            lease,
-            self.stop.clone(),
-        ));
     }
 
     /// Starts watching a freshly acquired lease.
@@ -138,12 +146,8 @@ enum Due {
     Expire(u64),
 }
 
-async fn renew_forever(
-    shared: Weak<Shared>,
-    table: Arc<Mutex<HashMap<u64, Watched>>>,
-    lease: Duration,
-    stop: CancellationToken,
-) {
+async fn renew_forever(renewer: Arc<Renewer>, stop: CancellationToken) {
+    let (table, lease) = (&renewer.table, renewer.lease);
     let period = lease / 3;
     loop {
         let now = Instant::now();
@@ -175,28 +179,17 @@ async fn renew_forever(
                 }
             }
         }
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
         for item in due {
             match item {
                 Due::Expire(id) => {
                     tracing::warn!("max_hold reached; the lease has expired");
-                    declare_lost(&shared, &table, id);
+                    renewer.declare_lost(id);
                 }
                 Due::Renew(id, leased, valid_until) => {
-                    tokio::spawn(renew_one(
-                        shared.clone(),
-                        table.clone(),
-                        id,
-                        leased,
-                        valid_until,
-                        lease,
-                    ));
+                    tokio::spawn(renew_one(renewer.clone(), id, leased, valid_until));
                 }
             }
         }
-        drop(shared);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = sleep_until(wake_at) => {}
@@ -228,18 +221,12 @@ pub(crate) fn attempt_timeout(lease: Duration) -> Duration {
 }
 
 /// Renews one lease, retrying failures while it is known valid.
-async fn renew_one(
-    shared: Arc<Shared>,
-    table: Arc<Mutex<HashMap<u64, Watched>>>,
-    id: u64,
-    leased: Leased,
-    valid_until: Instant,
-    lease: Duration,
-) {
+async fn renew_one(renewer: Arc<Renewer>, id: u64, leased: Leased, valid_until: Instant) {
+    let (table, lease, counters) = (&renewer.table, renewer.lease, &renewer.counters);
     let mut retry = 0;
     loop {
         let started = Instant::now();
-        let renewal = shared
+        let renewal = renewer
             .backend
             .renew(&leased, lease)
             .instrument(tracing::debug_span!(
@@ -251,9 +238,9 @@ async fn renew_one(
         let attempt_ends = (started + attempt_timeout(lease)).min(valid_until);
         let failure = match timeout_at(attempt_ends, renewal).await {
             Ok(Ok(true)) => {
-                Counters::bump(&shared.counters.renewals);
+                Counters::bump(&counters.renewals);
                 if let Some(watched) = table.lock().expect("watchdog lock").get_mut(&id) {
-                    watched.valid_until = started + lease - shared.backend.drift(lease);
+                    watched.valid_until = started + lease - renewer.backend.drift(lease);
                     watched.next_renewal = started + lease / 3;
                     watched.renewing = false;
                 }
@@ -264,7 +251,7 @@ async fn renew_one(
                     lock = leased.name(),
                     "lease lost: another owner holds it or it expired"
                 );
-                declare_lost(&shared, &table, id);
+                renewer.declare_lost(id);
                 return;
             }
             Ok(Err(error)) => error.to_string(),
@@ -278,7 +265,7 @@ async fn renew_one(
                 retries = retry,
                 "lease lost: no renewal could be confirmed before it would expire"
             );
-            declare_lost(&shared, &table, id);
+            renewer.declare_lost(id);
             return;
         }
         tracing::debug!(
@@ -296,25 +283,27 @@ async fn renew_one(
             // max_hold reached while retrying: let the lease run out.
             sleep_until(valid_until).await;
             tracing::warn!("max_hold reached; the lease has expired");
-            declare_lost(&shared, &table, id);
+            renewer.declare_lost(id);
             return;
         }
-        Counters::bump(&shared.counters.renewal_retries);
+        Counters::bump(&counters.renewal_retries);
         retry += 1;
     }
 }
 
-/// Fires the holder's lost signal and opens its local gate, unless the lease
-/// was released meanwhile.
-fn declare_lost(shared: &Shared, table: &Mutex<HashMap<u64, Watched>>, id: u64) {
-    let Some(watched) = table.lock().expect("watchdog lock").remove(&id) else {
-        return; // released meanwhile: nothing was lost
-    };
-    Counters::bump(&shared.counters.lost_leases);
-    watched.lost.cancel();
-    // The lock is no longer ours: let the next local waiter try Redis, even
-    // while the guard is still kept.
-    watched.gate.lock().expect("gate lock").take();
+impl Renewer {
+    /// Fires the holder's lost signal and opens its local gate, unless the
+    /// lease was released meanwhile.
+    fn declare_lost(&self, id: u64) {
+        let Some(watched) = self.table.lock().expect("watchdog lock").remove(&id) else {
+            return; // released meanwhile: nothing was lost
+        };
+        Counters::bump(&self.counters.lost_leases);
+        watched.lost.cancel();
+        // The lock is no longer ours: let the next local waiter try Redis,
+        // even while the guard is still kept.
+        watched.gate.lock().expect("gate lock").take();
+    }
 }
 
 #[cfg(test)]

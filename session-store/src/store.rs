@@ -93,7 +93,7 @@ impl FromRedisValue for WriteOutcome {
 impl RedisStore {
     /// Starts configuring a store on `client`'s Redis.
     pub fn builder(client: redis::Client) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Endpoint::Single(client))
+        RedisStoreBuilder::new(Endpoint::single(client))
     }
 
     /// Starts configuring a store on a Redis Cluster, given some of its
