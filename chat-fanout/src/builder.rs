@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::policy::SubscribeOptions;
 use crate::router::Subscriber;
-use crate::shared::Core;
+use crate::shared::Shared;
 use crate::stats::Counters;
 use redis_support::Connection;
 
@@ -207,7 +207,7 @@ impl HubBuilder {
                 )
             }
         };
-        let core = Core {
+        let shared = Shared {
             conn,
             sharded,
             prefix: self.prefix,
@@ -225,7 +225,7 @@ impl HubBuilder {
             stop: CancellationToken::new(),
         };
         Ok(Hub::start(
-            core,
+            shared,
             subscriber,
             #[cfg(feature = "kafka")]
             self.archive,

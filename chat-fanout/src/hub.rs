@@ -17,12 +17,12 @@ use crate::presence::Presence;
 use crate::recovery::{Recovery, decode_page, recover_raw};
 use crate::router::Router;
 use crate::scripts;
-use crate::shared::Core;
+use crate::shared::Shared;
 use crate::stats::{HubStats, bump};
 use crate::subscription::{Mailbox, Subscription};
 
 struct Inner {
-    core: Arc<Core>,
+    shared: Arc<Shared>,
     router: Arc<Router>,
     #[cfg(feature = "kafka")]
     archive: Option<crate::archive::KafkaArchive>,
@@ -41,7 +41,7 @@ pub struct Hub {
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
-            .field("prefix", &self.inner.core.prefix)
+            .field("prefix", &self.inner.shared.prefix)
             .field("rooms", &self.inner.router.room_count())
             .finish_non_exhaustive()
     }
@@ -73,16 +73,16 @@ impl Hub {
     }
 
     pub(crate) fn start(
-        core: Core,
+        shared: Shared,
         subscriber: crate::router::Subscriber,
         #[cfg(feature = "kafka")] archive: Option<crate::archive::KafkaArchive>,
     ) -> Self {
-        let core = Arc::new(core);
-        let router = Router::start(core.clone(), subscriber);
+        let shared = Arc::new(shared);
+        let router = Router::start(shared.clone(), subscriber);
         Self {
             inner: Arc::new(Inner {
-                _stop: core.stop.clone().drop_guard(),
-                core,
+                _stop: shared.stop.clone().drop_guard(),
+                shared,
                 router,
                 #[cfg(feature = "kafka")]
                 archive,
@@ -90,8 +90,8 @@ impl Hub {
         }
     }
 
-    pub(crate) fn core(&self) -> &Arc<Core> {
-        &self.inner.core
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// Publishes a message to a room and returns its offset.
@@ -127,9 +127,9 @@ impl Hub {
     }
 
     pub(crate) async fn publish_json(&self, room: &str, payload: Vec<u8>) -> Result<Position> {
-        let core = &self.inner.core;
-        let keys = RoomKeys::new(&core.prefix, room);
-        let mut conn = core.conn.clone();
+        let shared = &self.inner.shared;
+        let keys = RoomKeys::new(&shared.prefix, room);
+        let mut conn = shared.conn.clone();
         let mut invocation = scripts::PUBLISH.prepare_invoke();
         invocation
             .key(&keys.offset)
@@ -137,24 +137,28 @@ impl Hub {
             .key(&keys.stream)
             .arg(&keys.channel)
             .arg(new_epoch())
-            .arg(core.history)
+            .arg(shared.history)
             .arg(&payload)
-            .arg(core.retention_ms)
-            .arg(if core.sharded { "SPUBLISH" } else { "PUBLISH" })
+            .arg(shared.retention_ms)
+            .arg(if shared.sharded {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            })
             .arg(room);
-        if core.durable_archive {
+        if shared.durable_archive {
             invocation
                 .key(&keys.archive)
-                .key(crate::keys::archive_pending(&core.prefix))
+                .key(crate::keys::archive_pending(&shared.prefix))
                 .key(&keys.archive_gaps);
         }
         let published: redis::RedisResult<(u64, String)> = invocation.invoke_async(&mut conn).await;
-        let (offset, epoch) = published.inspect_err(|_| bump(&core.counters.publish_errors))?;
-        bump(&core.counters.published);
+        let (offset, epoch) = published.inspect_err(|_| bump(&shared.counters.publish_errors))?;
+        bump(&shared.counters.published);
         #[cfg(feature = "kafka")]
         if let Some(archive) = &self.inner.archive {
             archive
-                .send(room, offset, &epoch, &payload, &core.counters)
+                .send(room, offset, &epoch, &payload, &shared.counters)
                 .await;
         }
         Ok(Position { offset, epoch })
@@ -166,7 +170,7 @@ impl Hub {
     /// Returns once the hub is subscribed: every message published after
     /// [`Subscription::start`] is delivered, in offset order, without gaps.
     pub async fn subscribe<T: DeserializeOwned>(&self, room: &str) -> Result<Subscription<T>> {
-        self.subscribe_with(room, self.inner.core.default_subscription)
+        self.subscribe_with(room, self.inner.shared.default_subscription)
             .await
     }
 
@@ -202,7 +206,7 @@ impl Hub {
     ) -> Result<Recovery<T>> {
         check_room(room)?;
         let span = tracing::debug_span!("recover", room, since);
-        let raw = recover_raw(&self.inner.core, room, since, epoch, limit)
+        let raw = recover_raw(&self.inner.shared, room, since, epoch, limit)
             .instrument(span)
             .await?;
         decode_page(room, raw)
@@ -212,7 +216,7 @@ impl Hub {
     /// position if the room has no history).
     pub async fn head(&self, room: &str) -> Result<Position> {
         check_room(room)?;
-        Ok(crate::recovery::read_head(&self.inner.core, room).await?)
+        Ok(crate::recovery::read_head(&self.inner.shared, room).await?)
     }
 
     /// The presence of members in a room.
@@ -252,7 +256,7 @@ impl Hub {
     /// A snapshot of the hub's counters.
     pub fn stats(&self) -> HubStats {
         #[allow(unused_mut)]
-        let mut stats = self.inner.core.counters.snapshot();
+        let mut stats = self.inner.shared.counters.snapshot();
         #[cfg(feature = "kafka")]
         if let Some(archive) = &self.inner.archive {
             let (archived, errors) = archive.delivered();

@@ -61,7 +61,7 @@ impl Presence {
     }
 
     fn keys(&self) -> RoomKeys {
-        RoomKeys::new(&self.hub.core().prefix, &self.room)
+        RoomKeys::new(&self.hub.shared().prefix, &self.room)
     }
 
     /// The room carrying this room's presence events.
@@ -80,7 +80,7 @@ impl Presence {
         let stop = CancellationToken::new();
         let presence = self.clone();
         let user_id = user.to_string();
-        let interval = self.hub.core().presence_ttl / 3;
+        let interval = self.hub.shared().presence_ttl / 3;
         let token = stop.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -109,8 +109,8 @@ impl Presence {
     pub async fn heartbeat(&self, user: &str) -> Result<()> {
         check_room(&self.room)?;
         let keys = self.keys();
-        let mut conn = self.hub.core().conn.clone();
-        let expiry = now_ms() + self.hub.core().presence_ttl.as_millis() as u64;
+        let mut conn = self.hub.shared().conn.clone();
+        let expiry = now_ms() + self.hub.shared().presence_ttl.as_millis() as u64;
         let joined: i64 = scripts::PRESENCE_JOIN
             .key(&keys.presence)
             .arg(user)
@@ -129,7 +129,7 @@ impl Presence {
     /// Removes `user`; announces the departure if it was present. `true` if
     /// it was.
     pub async fn leave(&self, user: &str) -> Result<bool> {
-        let mut conn = self.hub.core().conn.clone();
+        let mut conn = self.hub.shared().conn.clone();
         let removed: i64 = redis::cmd("ZREM")
             .arg(&self.keys().presence)
             .arg(user)
@@ -147,7 +147,7 @@ impl Presence {
 
     /// Removes expired members, announcing each, and returns them.
     pub async fn sweep(&self) -> Result<Vec<String>> {
-        let mut conn = self.hub.core().conn.clone();
+        let mut conn = self.hub.shared().conn.clone();
         let expired: Vec<String> = scripts::PRESENCE_SWEEP
             .key(&self.keys().presence)
             .arg(now_ms())
@@ -167,7 +167,7 @@ impl Presence {
     pub async fn members(&self) -> Result<Vec<String>> {
         check_room(&self.room)?;
         self.sweep().await?;
-        let mut conn = self.hub.core().conn.clone();
+        let mut conn = self.hub.shared().conn.clone();
         let mut members: Vec<String> = redis::cmd("ZRANGE")
             .arg(&self.keys().presence)
             .arg(0)
@@ -250,6 +250,6 @@ impl Membership {
 
     /// The heartbeat interval of this hub (a third of the presence ttl).
     pub fn heartbeat_interval(&self) -> Duration {
-        self.presence.hub.core().presence_ttl / 3
+        self.presence.hub.shared().presence_ttl / 3
     }
 }

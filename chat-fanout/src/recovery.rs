@@ -22,7 +22,7 @@ use crate::envelope::{Envelope, Position, RawEnvelope};
 use crate::error::{Error, Result};
 use crate::keys::RoomKeys;
 use crate::scripts;
-use crate::shared::Core;
+use crate::shared::Shared;
 
 /// One answer of [`Hub::recover`](crate::Hub::recover).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,14 +93,14 @@ fn entries(room: &str, raw: Value, epoch: &Arc<str>) -> Result<Vec<Arc<RawEnvelo
 
 /// Reads one page after `since` of `epoch` (see the module docs).
 pub(crate) async fn recover_raw(
-    core: &Core,
+    shared: &Shared,
     room: &str,
     since: u64,
     epoch: &str,
     limit: usize,
 ) -> Result<RawRecovery> {
-    let keys = RoomKeys::new(&core.prefix, room);
-    let mut conn = core.conn.clone();
+    let keys = RoomKeys::new(&shared.prefix, room);
+    let mut conn = shared.conn.clone();
     let (current, head, oldest, page): (String, u64, Value, Value) = scripts::RECOVER
         .key(&keys.offset)
         .key(&keys.epoch)
@@ -191,9 +191,9 @@ pub(crate) fn decode_page<T: DeserializeOwned>(
 }
 
 /// The room's last offset and epoch (the default position if it has none).
-pub(crate) async fn read_head(core: &Core, room: &str) -> redis::RedisResult<Position> {
-    let keys = RoomKeys::new(&core.prefix, room);
-    let mut conn = core.conn.clone();
+pub(crate) async fn read_head(shared: &Shared, room: &str) -> redis::RedisResult<Position> {
+    let keys = RoomKeys::new(&shared.prefix, room);
+    let mut conn = shared.conn.clone();
     let (epoch, offset): (Option<String>, Option<u64>) = redis::cmd("MGET")
         .arg(&keys.epoch)
         .arg(&keys.offset)

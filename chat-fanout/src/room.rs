@@ -34,7 +34,7 @@ use tracing::Instrument;
 use crate::envelope::{Position, RawEnvelope};
 use crate::policy::{CloseReason, SlowConsumer};
 use crate::recovery::{RawRecovery, recover_raw};
-use crate::shared::Core;
+use crate::shared::Shared;
 use crate::stats::{add, bump};
 use crate::subscription::{Mailbox, Offer};
 
@@ -62,7 +62,7 @@ struct Member {
 }
 
 pub(crate) struct RoomWorker {
-    core: Arc<Core>,
+    shared: Arc<Shared>,
     room: String,
     report: mpsc::UnboundedSender<Control>,
     overflowed: Arc<AtomicBool>,
@@ -75,13 +75,13 @@ pub(crate) struct RoomWorker {
 
 impl RoomWorker {
     pub(crate) fn new(
-        core: Arc<Core>,
+        shared: Arc<Shared>,
         room: String,
         report: mpsc::UnboundedSender<Control>,
         overflowed: Arc<AtomicBool>,
     ) -> Self {
         Self {
-            core,
+            shared,
             room,
             report,
             overflowed,
@@ -107,7 +107,7 @@ impl RoomWorker {
         mut input: mpsc::Receiver<Arc<RawEnvelope>>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
-        let stop = self.core.stop.clone();
+        let stop = self.shared.stop.clone();
         loop {
             tokio::select! {
                 biased;
@@ -164,7 +164,7 @@ impl RoomWorker {
     /// Reads the room's position; `false` if the hub stopped meanwhile.
     async fn init(&mut self) -> bool {
         loop {
-            match crate::recovery::read_head(&self.core, &self.room).await {
+            match crate::recovery::read_head(&self.shared, &self.room).await {
                 Ok(head) => {
                     self.epoch = Arc::from(head.epoch.as_str());
                     self.last = head.offset;
@@ -186,7 +186,7 @@ impl RoomWorker {
 
     async fn pause(&self) -> bool {
         tokio::select! {
-            _ = self.core.stop.cancelled() => false,
+            _ = self.shared.stop.cancelled() => false,
             _ = tokio::time::sleep(RETRY_DELAY) => true,
         }
     }
@@ -210,7 +210,7 @@ impl RoomWorker {
         if !self.epoch.is_empty() && message.epoch != self.epoch {
             // A new epoch: the room's old history is gone.
             tracing::warn!(old = %self.epoch, new = %message.epoch, "the room's epoch changed");
-            bump(&self.core.counters.history_lost);
+            bump(&self.shared.counters.history_lost);
             self.history_lost(self.last + 1);
             self.epoch = message.epoch.clone();
             self.last = 0;
@@ -240,8 +240,8 @@ impl RoomWorker {
             if self.last >= target {
                 return true;
             }
-            let page = self.core.page_size;
-            match recover_raw(&self.core, &self.room, self.last, &self.epoch, page).await {
+            let page = self.shared.page_size;
+            match recover_raw(&self.shared, &self.room, self.last, &self.epoch, page).await {
                 Err(error) => {
                     tracing::warn!(%error, "reading the room's history failed; retrying");
                     if !self.pause().await {
@@ -259,7 +259,7 @@ impl RoomWorker {
                     let empty = messages.is_empty();
                     for message in messages {
                         if message.offset > self.last {
-                            bump(&self.core.counters.gaps_filled);
+                            bump(&self.shared.counters.gaps_filled);
                             self.deliver(&message);
                         }
                     }
@@ -273,7 +273,7 @@ impl RoomWorker {
                         from,
                         "history cannot fill the gap"
                     );
-                    bump(&self.core.counters.history_lost);
+                    bump(&self.shared.counters.history_lost);
                     self.history_lost(self.last + 1);
                     self.epoch = Arc::from(epoch.as_str());
                     if epoch.is_empty() {
@@ -302,7 +302,7 @@ impl RoomWorker {
     }
 
     fn deliver(&mut self, message: &Arc<RawEnvelope>) {
-        let counters = &self.core.counters;
+        let counters = &self.shared.counters;
         let mut delivered = 0;
         let mut catch_up = Vec::new();
         self.members.retain_mut(|member| {
@@ -346,7 +346,7 @@ impl RoomWorker {
         let span = tracing::debug_span!("catch_up", room = %self.room);
         tokio::spawn(
             catch_up(
-                self.core.clone(),
+                self.shared.clone(),
                 self.room.clone(),
                 self.epoch.to_string(),
                 mailbox,
@@ -374,7 +374,7 @@ impl RoomWorker {
 /// Feeds a `Block` subscriber from history until it reaches the head, then
 /// reports back to the room worker.
 async fn catch_up(
-    core: Arc<Core>,
+    shared: Arc<Shared>,
     room: String,
     epoch: String,
     mailbox: Arc<Mailbox>,
@@ -388,7 +388,7 @@ async fn catch_up(
         });
     };
     loop {
-        match recover_raw(&core, &room, last, &epoch, core.page_size).await {
+        match recover_raw(&shared, &room, last, &epoch, shared.page_size).await {
             Ok(RawRecovery::Page { messages, more, .. }) => {
                 let empty = messages.is_empty();
                 for message in messages {
@@ -397,8 +397,8 @@ async fn catch_up(
                         return;
                     }
                     last = message.offset;
-                    bump(&core.counters.gaps_filled);
-                    bump(&core.counters.delivered);
+                    bump(&shared.counters.gaps_filled);
+                    bump(&shared.counters.delivered);
                 }
                 if !more || empty {
                     done(last);
@@ -406,7 +406,7 @@ async fn catch_up(
                 }
             }
             Ok(RawRecovery::Incomplete { .. }) => {
-                bump(&core.counters.history_lost);
+                bump(&shared.counters.history_lost);
                 mailbox.close(CloseReason::HistoryLost {
                     missing_from: last + 1,
                     epoch,
@@ -417,7 +417,7 @@ async fn catch_up(
             Err(error) => {
                 tracing::warn!(%error, "catching up from history failed; retrying");
                 tokio::select! {
-                    _ = core.stop.cancelled() => return,
+                    _ = shared.stop.cancelled() => return,
                     _ = tokio::time::sleep(RETRY_DELAY) => {}
                 }
             }

@@ -38,7 +38,7 @@ use crate::envelope::{Position, RawEnvelope};
 use crate::error::{Error, Result};
 use crate::keys::RoomKeys;
 use crate::room::{Control, RoomWorker};
-use crate::shared::Core;
+use crate::shared::Shared;
 use crate::stats::bump;
 use crate::subscription::Mailbox;
 
@@ -86,7 +86,7 @@ enum Link {
 /// The rooms with local subscribers, and their workers; what the link's
 /// messages are routed to.
 struct Rooms {
-    core: Arc<Core>,
+    shared: Arc<Shared>,
     map: Mutex<HashMap<String, RoomEntry>>,
 }
 
@@ -109,18 +109,18 @@ impl Drop for RoomGuard {
 }
 
 impl Router {
-    /// Starts the link (it runs until the core's stop token).
-    pub(crate) fn start(core: Arc<Core>, subscriber: Subscriber) -> Arc<Self> {
+    /// Starts the link (it runs until the hub's stop token).
+    pub(crate) fn start(shared: Arc<Shared>, subscriber: Subscriber) -> Arc<Self> {
         let rooms = Arc::new(Rooms {
-            core: core.clone(),
+            shared: shared.clone(),
             map: Mutex::new(HashMap::new()),
         });
         let link = match subscriber {
             Subscriber::Single(client) => Link::Single(
                 Subscription::builder(vec![*client])
-                    .keepalive(core.keepalive)
-                    .timeout(core.response_timeout)
-                    .stop_on(&core.stop)
+                    .keepalive(shared.keepalive)
+                    .timeout(shared.response_timeout)
+                    .stop_on(&shared.stop)
                     .start(rooms.clone()),
             ),
             Subscriber::Cluster(conn, pushes) => {
@@ -167,7 +167,7 @@ impl Router {
             router: self.clone(),
             room: room.to_string(),
         };
-        let deadline = Instant::now() + self.rooms.core.subscribe_timeout;
+        let deadline = Instant::now() + self.rooms.shared.subscribe_timeout;
         if new {
             self.subscribe_channel(room, deadline).await?;
         }
@@ -185,7 +185,7 @@ impl Router {
     fn unavailable(&self, room: &str) -> Error {
         Error::Unavailable {
             room: room.to_string(),
-            timeout_ms: self.rooms.core.subscribe_timeout.as_millis() as u64,
+            timeout_ms: self.rooms.shared.subscribe_timeout.as_millis() as u64,
         }
     }
 
@@ -258,7 +258,7 @@ impl Rooms {
     }
 
     fn channel(&self, room: &str) -> String {
-        RoomKeys::new(&self.core.prefix, room).channel
+        RoomKeys::new(&self.shared.prefix, room).channel
     }
 
     /// Counts one more local subscriber of `room`, starting its worker if it
@@ -269,11 +269,11 @@ impl Rooms {
             entry.refs += 1;
             return (entry.control.clone(), false);
         }
-        let (input, input_rx) = mpsc::channel(self.core.room_buffer);
+        let (input, input_rx) = mpsc::channel(self.shared.room_buffer);
         let (control, control_rx) = mpsc::unbounded_channel();
         let overflowed = Arc::new(AtomicBool::new(false));
         let worker = RoomWorker::new(
-            self.core.clone(),
+            self.shared.clone(),
             room.to_string(),
             control.clone(),
             overflowed.clone(),
@@ -304,7 +304,7 @@ impl Rooms {
     }
 
     fn route_frame(&self, channel: &str, frame: &[u8]) {
-        let Some(room) = RoomKeys::room_of_channel(&self.core.prefix, channel) else {
+        let Some(room) = RoomKeys::room_of_channel(&self.shared.prefix, channel) else {
             return;
         };
         let Some(raw) = RawEnvelope::parse_frame(frame) else {
@@ -315,7 +315,7 @@ impl Rooms {
         if let Some(entry) = rooms.get(room)
             && let Err(mpsc::error::TrySendError::Full(_)) = entry.input.try_send(Arc::new(raw))
         {
-            bump(&self.core.counters.router_overflow);
+            bump(&self.shared.counters.router_overflow);
             // The dropped message may be the last one for a while: tell the
             // worker to read history now rather than wait for the next jump.
             if !entry.overflowed.swap(true, Ordering::SeqCst) {
@@ -330,7 +330,7 @@ impl Listener for Rooms {
         match event {
             Event::Up { reconnected } => {
                 if reconnected {
-                    bump(&self.core.counters.resubscribes);
+                    bump(&self.shared.counters.resubscribes);
                 }
                 self.tell_all(|| Control::Resubscribed);
                 tracing::debug!(rooms = self.lock().len(), "pub/sub connection up");
@@ -362,8 +362,11 @@ async fn cluster_task(
     // Up for as long as the task runs: redis-rs reconnects underneath.
     _connected: watch::Sender<bool>,
 ) {
-    let stop = router.core.stop.clone();
-    let timeout = router.core.response_timeout.max(Duration::from_millis(500));
+    let stop = router.shared.stop.clone();
+    let timeout = router
+        .shared
+        .response_timeout
+        .max(Duration::from_millis(500));
     let channel = |room: &str| router.channel(room);
     loop {
         tokio::select! {
@@ -409,13 +412,13 @@ async fn cluster_task(
                         // case and required in the second.
                         if let Some(name) = bulk(push.data.first())
                             && let Ok(name) = std::str::from_utf8(name)
-                            && let Some(room) = RoomKeys::room_of_channel(&router.core.prefix, name)
+                            && let Some(room) = RoomKeys::room_of_channel(&router.shared.prefix, name)
                         {
                             router.tell(room, Control::Resubscribed);
                         }
                     }
                     redis::PushKind::Disconnection => {
-                        bump(&router.core.counters.resubscribes);
+                        bump(&router.shared.counters.resubscribes);
                         tracing::warn!("a cluster node's connection dropped; redis-rs re-subscribes");
                     }
                     _ => {}

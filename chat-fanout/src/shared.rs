@@ -10,7 +10,7 @@ use crate::policy::SubscribeOptions;
 use crate::stats::Counters;
 
 /// What every part of a hub shares.
-pub(crate) struct Core {
+pub(crate) struct Shared {
     pub(crate) conn: redis_support::Connection,
     /// `SPUBLISH` / `SSUBSCRIBE` (cluster) instead of `PUBLISH` / `SUBSCRIBE`.
     pub(crate) sharded: bool,
