@@ -68,6 +68,7 @@ mod recovery;
 mod room;
 mod router;
 mod scripts;
+mod shard;
 mod shared;
 mod stats;
 mod subscription;

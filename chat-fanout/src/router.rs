@@ -19,16 +19,12 @@
 //! reached this connection.
 //!
 //! On a Redis Cluster the rooms use sharded channels (`SSUBSCRIBE`) on the
-//! cluster connection itself, which redis-rs re-subscribes as nodes
-//! reconnect and slots move: a plain `SUBSCRIBE` would make every `PUBLISH`
-//! travel to every node of the cluster, and sharded pub/sub is what lets a
-//! cluster's chat traffic scale with its shards. That path is therefore its
-//! own task below, not the shared subscription.
+//! cluster connection itself; see [`crate::shard`] for that link and why it
+//! is not the shared subscription.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use redis_support::{Event, Listener, Subscription};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -38,20 +34,10 @@ use crate::envelope::{Position, RawEnvelope};
 use crate::error::{Error, Result};
 use crate::keys::RoomKeys;
 use crate::room::{Control, RoomWorker};
+use crate::shard::Sharded;
 use crate::shared::Shared;
 use crate::stats::bump;
 use crate::subscription::Mailbox;
-
-/// A change of the cluster path's sharded subscriptions.
-enum Command {
-    Subscribe {
-        room: String,
-        reply: oneshot::Sender<redis::RedisResult<()>>,
-    },
-    Unsubscribe {
-        room: String,
-    },
-}
 
 struct RoomEntry {
     input: mpsc::Sender<Arc<RawEnvelope>>,
@@ -77,16 +63,13 @@ pub(crate) enum Subscriber {
 /// How the router reaches its subscriptions.
 enum Link {
     Single(Subscription),
-    Cluster {
-        commands: mpsc::UnboundedSender<Command>,
-        connected: watch::Receiver<bool>,
-    },
+    Cluster(Sharded),
 }
 
 /// The rooms with local subscribers, and their workers; what the link's
 /// messages are routed to.
-struct Rooms {
-    shared: Arc<Shared>,
+pub(crate) struct Rooms {
+    pub(crate) shared: Arc<Shared>,
     map: Mutex<HashMap<String, RoomEntry>>,
 }
 
@@ -124,19 +107,7 @@ impl Router {
                     .start(rooms.clone()),
             ),
             Subscriber::Cluster(conn, pushes) => {
-                let (commands, receiver) = mpsc::unbounded_channel();
-                let (connected, watch) = watch::channel(true);
-                tokio::spawn(cluster_task(
-                    rooms.clone(),
-                    conn,
-                    pushes,
-                    receiver,
-                    connected,
-                ));
-                Link::Cluster {
-                    commands,
-                    connected: watch,
-                }
+                Link::Cluster(Sharded::start(rooms.clone(), conn, pushes))
             }
         };
         Arc::new(Self { rooms, link })
@@ -146,7 +117,7 @@ impl Router {
     pub(crate) fn connected(&self) -> watch::Receiver<bool> {
         match &self.link {
             Link::Single(link) => link.watch_up(),
-            Link::Cluster { connected, .. } => connected.clone(),
+            Link::Cluster(sharded) => sharded.connected(),
         }
     }
 
@@ -209,20 +180,13 @@ impl Router {
                     Err(_) => Err(self.unavailable(room)),
                 }
             }
-            Link::Cluster { commands, .. } => {
-                let (reply, answer) = oneshot::channel();
-                let room = room.to_string();
-                commands
-                    .send(Command::Subscribe {
-                        room: room.clone(),
-                        reply,
-                    })
-                    .map_err(|_| Error::Closed)?;
+            Link::Cluster(sharded) => {
+                let answer = sharded.subscribe(room)?;
                 match tokio::time::timeout_at(deadline, answer).await {
                     Ok(Ok(Ok(()))) => Ok(()),
                     Ok(Ok(Err(error))) => Err(error.into()),
                     Ok(Err(_)) => Err(Error::Closed),
-                    Err(_) => Err(self.unavailable(&room)),
+                    Err(_) => Err(self.unavailable(room)),
                 }
             }
         }
@@ -243,11 +207,7 @@ impl Router {
         // Still under the rooms lock: ordered with a new subscriber's subscribe.
         match &self.link {
             Link::Single(link) => link.unsubscribe(self.rooms.channel(room)),
-            Link::Cluster { commands, .. } => {
-                let _ = commands.send(Command::Unsubscribe {
-                    room: room.to_string(),
-                });
-            }
+            Link::Cluster(sharded) => sharded.unsubscribe(room),
         }
     }
 }
@@ -257,7 +217,12 @@ impl Rooms {
         self.map.lock().expect("rooms lock")
     }
 
-    fn channel(&self, room: &str) -> String {
+    /// Whether `room` has local subscribers.
+    pub(crate) fn contains(&self, room: &str) -> bool {
+        self.lock().contains_key(room)
+    }
+
+    pub(crate) fn channel(&self, room: &str) -> String {
         RoomKeys::new(&self.shared.prefix, room).channel
     }
 
@@ -291,7 +256,7 @@ impl Rooms {
         (control, true)
     }
 
-    fn tell(&self, room: &str, control: Control) {
+    pub(crate) fn tell(&self, room: &str, control: Control) {
         if let Some(entry) = self.lock().get(room) {
             let _ = entry.control.send(control);
         }
@@ -303,7 +268,7 @@ impl Rooms {
         }
     }
 
-    fn route_frame(&self, channel: &str, frame: &[u8]) {
+    pub(crate) fn route_frame(&self, channel: &str, frame: &[u8]) {
         let Some(room) = RoomKeys::room_of_channel(&self.shared.prefix, channel) else {
             return;
         };
@@ -339,91 +304,6 @@ impl Listener for Rooms {
                 self.route_frame(message.get_channel_name(), message.get_payload_bytes())
             }
             Event::Down => tracing::warn!("pub/sub connection lost; reconnecting"),
-        }
-    }
-}
-
-fn bulk(value: Option<&redis::Value>) -> Option<&[u8]> {
-    match value {
-        Some(redis::Value::BulkString(bytes)) => Some(bytes),
-        _ => None,
-    }
-}
-
-/// The router on a Redis Cluster: sharded subscriptions on the cluster
-/// connection, messages as RESP3 pushes. redis-rs re-subscribes every
-/// channel after a node's connection is re-established (or the slot moved);
-/// each re-subscription confirmation makes the room catch up from history.
-async fn cluster_task(
-    router: Arc<Rooms>,
-    mut conn: redis::cluster_async::ClusterConnection,
-    mut pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    // Up for as long as the task runs: redis-rs reconnects underneath.
-    _connected: watch::Sender<bool>,
-) {
-    let stop = router.shared.stop.clone();
-    let timeout = router
-        .shared
-        .response_timeout
-        .max(Duration::from_millis(500));
-    let channel = |room: &str| router.channel(room);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            command = commands.recv() => match command {
-                None => return,
-                Some(Command::Subscribe { room, reply }) => {
-                    if !router.lock().contains_key(&room) {
-                        let _ = reply.send(Ok(()));
-                        continue;
-                    }
-                    let result = match tokio::time::timeout(timeout, conn.ssubscribe(channel(&room))).await {
-                        Ok(result) => result,
-                        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "SSUBSCRIBE timed out",
-                        ))),
-                    };
-                    if result.is_ok() {
-                        router.tell(&room, Control::Subscribed);
-                    }
-                    let _ = reply.send(result);
-                }
-                Some(Command::Unsubscribe { room }) => {
-                    if !router.lock().contains_key(&room) {
-                        let _ = tokio::time::timeout(timeout, conn.sunsubscribe(channel(&room))).await;
-                    }
-                }
-            },
-            push = pushes.recv() => {
-                let Some(push) = push else { return };
-                match push.kind {
-                    redis::PushKind::SMessage | redis::PushKind::Message => {
-                        if let (Some(name), Some(frame)) = (bulk(push.data.first()), bulk(push.data.get(1)))
-                            && let Ok(name) = std::str::from_utf8(name)
-                        {
-                            router.route_frame(name, frame);
-                        }
-                    }
-                    redis::PushKind::SSubscribe => {
-                        // Our own confirmation, or a re-subscription after a
-                        // reconnection: catching up is harmless in the first
-                        // case and required in the second.
-                        if let Some(name) = bulk(push.data.first())
-                            && let Ok(name) = std::str::from_utf8(name)
-                            && let Some(room) = RoomKeys::room_of_channel(&router.shared.prefix, name)
-                        {
-                            router.tell(room, Control::Resubscribed);
-                        }
-                    }
-                    redis::PushKind::Disconnection => {
-                        bump(&router.shared.counters.resubscribes);
-                        tracing::warn!("a cluster node's connection dropped; redis-rs re-subscribes");
-                    }
-                    _ => {}
-                }
-            }
         }
     }
 }

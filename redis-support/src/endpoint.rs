@@ -23,6 +23,10 @@ use redis::{RedisError, RedisResult};
 use crate::Connection;
 
 /// One Redis server, or a Redis Cluster by some of its nodes.
+///
+/// Its connections fail fast: each command (and each connect) waits at
+/// most the given timeout, with one quick retry, then the error reaches the
+/// caller. They are made on first use.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Endpoint {
@@ -53,9 +57,9 @@ impl Endpoint {
         matches!(self, Endpoint::Cluster(_))
     }
 
-    /// The command connection, made on first use; see the
-    /// [module docs](self) for its timeouts. Fails on a cluster without a
-    /// node, or an unusable URL.
+    /// The command connection, made on first use, failing fast (see the
+    /// type's docs). Fails at once on a cluster without a node, or an
+    /// unusable URL.
     pub fn lazy_connection(&self, timeout: Duration) -> RedisResult<Connection> {
         match self {
             Endpoint::Single(client) => {

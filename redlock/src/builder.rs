@@ -146,83 +146,9 @@ impl LockManagerBuilder {
     }
 
     /// Connects and starts the wake-up connection(s).
-    pub async fn build(self) -> Result<LockManager> {
-        if self.lease < Duration::from_millis(30) {
-            return Err(Error::Config("the lease must be at least 30 ms".into()));
-        }
-        if self.fair && self.fair_wait < Duration::from_millis(30) {
-            return Err(Error::Config(
-                "the fair wait timeout must be at least 30 ms".into(),
-            ));
-        }
-        if self.clients.is_empty() {
-            return Err(Error::Config("at least one Redis client is needed".into()));
-        }
-        let quorum = self.deployment == Deployment::Quorum;
-        if quorum && self.fair {
-            return Err(Error::Config(
-                "fair mode needs a single Redis, not a quorum".into(),
-            ));
-        }
-        if quorum && self.clients.len() < 3 {
-            return Err(Error::Config(
-                "a quorum needs at least 3 independent Redis servers".into(),
-            ));
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(self.response_timeout))
-            .set_connection_timeout(Some(self.response_timeout))
-            // Fail fast and reconnect fast: a lock operation that cannot
-            // reach Redis should say so within milliseconds, and a restarted
-            // server should be usable on the next call.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(5))
-            .set_max_delay(Duration::from_millis(50));
-        let backend = match self.deployment {
-            Deployment::Quorum => {
-                let mut nodes = Vec::with_capacity(self.clients.len());
-                for client in &self.clients {
-                    // Lazy: a quorum must be buildable while a minority is down.
-                    let conn =
-                        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-                            .map_err(Error::from_redis)?;
-                    nodes.push(Node::new(Connection::single(conn)));
-                }
-                let node_timeout = self
-                    .node_timeout
-                    .unwrap_or_else(|| (self.lease / 100).max(Duration::from_millis(10)));
-                Backend::Quorum(Quorum {
-                    nodes,
-                    node_timeout,
-                    patience: (self.lease / 3).max(node_timeout),
-                })
-            }
-            Deployment::Cluster => {
-                let seeds: Vec<redis::ConnectionInfo> = self
-                    .clients
-                    .iter()
-                    .map(|client| client.get_connection_info().clone())
-                    .collect();
-                let conn = ClusterClient::builder(seeds)
-                    .response_timeout(self.response_timeout)
-                    .connection_timeout(self.response_timeout)
-                    .build()
-                    .map_err(Error::from_redis)?
-                    .get_async_connection()
-                    .await
-                    .map_err(Error::from_redis)?;
-                Backend::Single(Node::new(Connection::cluster(conn)))
-            }
-            Deployment::Single => {
-                let conn = match self.connection {
-                    Some(conn) => conn,
-                    None => ConnectionManager::new_with_config(self.clients[0].clone(), config)
-                        .await
-                        .map_err(Error::from_redis)?,
-                };
-                Backend::Single(Node::new(Connection::single(conn)))
-            }
-        };
+    pub async fn build(mut self) -> Result<LockManager> {
+        self.check()?;
+        let backend = self.connect_backend().await?;
         // One wake-up connection per independent server; a cluster forwards
         // every PUBLISH to all its nodes, so one link over its nodes is enough.
         let wakeup_servers = match self.deployment {
@@ -250,5 +176,93 @@ impl LockManagerBuilder {
             watchdog,
         };
         Ok(LockManager::from_shared(Arc::new(shared)))
+    }
+
+    /// Refuses a configuration that cannot work.
+    fn check(&self) -> Result<()> {
+        if self.lease < Duration::from_millis(30) {
+            return Err(Error::Config("the lease must be at least 30 ms".into()));
+        }
+        if self.fair && self.fair_wait < Duration::from_millis(30) {
+            return Err(Error::Config(
+                "the fair wait timeout must be at least 30 ms".into(),
+            ));
+        }
+        if self.clients.is_empty() {
+            return Err(Error::Config("at least one Redis client is needed".into()));
+        }
+        let quorum = self.deployment == Deployment::Quorum;
+        if quorum && self.fair {
+            return Err(Error::Config(
+                "fair mode needs a single Redis, not a quorum".into(),
+            ));
+        }
+        if quorum && self.clients.len() < 3 {
+            return Err(Error::Config(
+                "a quorum needs at least 3 independent Redis servers".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The command side: one connection, a cluster connection, or one lazy
+    /// connection per quorum node.
+    async fn connect_backend(&mut self) -> Result<Backend> {
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(self.response_timeout))
+            .set_connection_timeout(Some(self.response_timeout))
+            // Fail fast and reconnect fast: a lock operation that cannot
+            // reach Redis should say so within milliseconds, and a restarted
+            // server should be usable on the next call.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(5))
+            .set_max_delay(Duration::from_millis(50));
+        match self.deployment {
+            Deployment::Quorum => self.quorum(&config),
+            Deployment::Cluster => {
+                let seeds: Vec<redis::ConnectionInfo> = self
+                    .clients
+                    .iter()
+                    .map(|client| client.get_connection_info().clone())
+                    .collect();
+                let conn = ClusterClient::builder(seeds)
+                    .response_timeout(self.response_timeout)
+                    .connection_timeout(self.response_timeout)
+                    .build()
+                    .map_err(Error::from_redis)?
+                    .get_async_connection()
+                    .await
+                    .map_err(Error::from_redis)?;
+                Ok(Backend::Single(Node::new(Connection::cluster(conn))))
+            }
+            Deployment::Single => {
+                let conn = match self.connection.take() {
+                    Some(conn) => conn,
+                    None => ConnectionManager::new_with_config(self.clients[0].clone(), config)
+                        .await
+                        .map_err(Error::from_redis)?,
+                };
+                Ok(Backend::Single(Node::new(Connection::single(conn))))
+            }
+        }
+    }
+
+    /// A quorum's nodes, connected lazily: a quorum must be buildable while
+    /// a minority is down.
+    fn quorum(&self, config: &ConnectionManagerConfig) -> Result<Backend> {
+        let mut nodes = Vec::with_capacity(self.clients.len());
+        for client in &self.clients {
+            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                .map_err(Error::from_redis)?;
+            nodes.push(Node::new(Connection::single(conn)));
+        }
+        let node_timeout = self
+            .node_timeout
+            .unwrap_or_else(|| (self.lease / 100).max(Duration::from_millis(10)));
+        Ok(Backend::Quorum(Quorum {
+            nodes,
+            node_timeout,
+            patience: (self.lease / 3).max(node_timeout),
+        }))
     }
 }
