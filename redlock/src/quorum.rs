@@ -162,63 +162,25 @@ impl Quorum {
                 deadline,
             )
             .await;
-        let mut granted = Vec::new();
-        let mut busy_for: Option<Duration> = None;
-        let mut answered = 0;
-        for (index, answer) in &answers {
-            match answer {
-                Ok(Attempt::Acquired { token }) => {
-                    answered += 1;
-                    granted.push((*index, *token));
-                }
-                Ok(Attempt::Busy { retry_in }) => {
-                    answered += 1;
-                    if let Some(wait) = retry_in {
-                        busy_for = Some(busy_for.map_or(*wait, |current| current.min(*wait)));
-                    }
-                }
-                Err(_) => {}
-            }
-        }
+        let votes = Votes::count(&answers);
         let needed = self.majority();
-        if granted.len() >= needed {
-            let token = granted
-                .iter()
-                .map(|(_, token)| *token)
-                .max()
-                .unwrap_or_default();
-            // The raise gets its per-node timeout even if the grants took
-            // all the patience: the validity check below has the last word.
-            let raise_deadline = deadline.max(Instant::now() + self.node_timeout);
-            let raised = self
-                .gather(
-                    granted.iter().map(|(index, _)| *index),
-                    |node| node.raise_fence(keys, token),
-                    |()| true,
-                    raise_deadline,
-                )
-                .await;
-            let raised = raised.iter().filter(|(_, result)| result.is_ok()).count();
-            let validity = lease
-                .checked_sub(started.elapsed())
-                .and_then(|left| left.checked_sub(drift(lease)));
-            if raised >= needed && validity.is_some_and(|validity| !validity.is_zero()) {
-                return Ok(Acquisition::Held {
-                    token,
-                    valid_until: started + lease - drift(lease),
-                });
-            }
+        if votes.granted.len() >= needed
+            && let Some(held) = self
+                .confirm(keys, &votes.granted, started, deadline, lease)
+                .await
+        {
+            return Ok(held);
         }
         // Not held: undo whatever was granted, silently, so others need not
         // wait for it to expire and our own waiters are not woken by it.
         self.retract(keys, owner).await;
-        if answered < needed {
+        if votes.answered < needed {
             return Err(Error::QuorumUnavailable {
-                got: granted.len(),
+                got: votes.granted.len(),
                 needed,
             });
         }
-        if !granted.is_empty() {
+        if !votes.granted.is_empty() {
             // A split vote (or a node that just came back): nobody may hold a
             // majority, and no release will be published. Retry after a
             // random delay, as the Redlock algorithm prescribes, so
@@ -228,7 +190,47 @@ impl Quorum {
                 retry_in: Some(Duration::from_millis(jitter)),
             });
         }
-        Ok(Acquisition::Busy { retry_in: busy_for })
+        Ok(Acquisition::Busy {
+            retry_in: votes.busy_for,
+        })
+    }
+
+    /// With a majority granted: raises the fence to the highest token on the
+    /// granting nodes, and holds the lock if a majority raised it and the
+    /// lease still has validity left after the time spent and the drift.
+    async fn confirm(
+        &self,
+        keys: &LockKeys,
+        granted: &[(usize, u64)],
+        started: Instant,
+        deadline: Instant,
+        lease: Duration,
+    ) -> Option<Acquisition> {
+        let token = granted
+            .iter()
+            .map(|(_, token)| *token)
+            .max()
+            .unwrap_or_default();
+        // The raise gets its per-node timeout even if the grants took all
+        // the patience: the validity check below has the last word.
+        let raise_deadline = deadline.max(Instant::now() + self.node_timeout);
+        let raised = self
+            .gather(
+                granted.iter().map(|(index, _)| *index),
+                |node| node.raise_fence(keys, token),
+                |()| true,
+                raise_deadline,
+            )
+            .await;
+        let raised = raised.iter().filter(|(_, result)| result.is_ok()).count();
+        let validity = lease
+            .checked_sub(started.elapsed())
+            .and_then(|left| left.checked_sub(drift(lease)));
+        let valid = validity.is_some_and(|validity| !validity.is_zero());
+        (raised >= self.majority() && valid).then(|| Acquisition::Held {
+            token,
+            valid_until: started + lease - drift(lease),
+        })
     }
 
     async fn retract(&self, keys: &LockKeys, owner: &str) {
@@ -296,6 +298,42 @@ impl Quorum {
     /// nodes answered to tell (the lock then expires with its lease).
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<bool> {
         self.vote(|node| node.release(keys, owner)).await
+    }
+}
+
+/// The nodes' answers to an acquire, counted.
+struct Votes {
+    /// The nodes that granted the lock, with the fencing token each gave.
+    granted: Vec<(usize, u64)>,
+    /// How many nodes answered at all (granted or busy).
+    answered: usize,
+    /// The shortest remaining lease a busy node reported.
+    busy_for: Option<Duration>,
+}
+
+impl Votes {
+    fn count(answers: &[(usize, Result<Attempt>)]) -> Self {
+        let mut votes = Votes {
+            granted: Vec::new(),
+            answered: 0,
+            busy_for: None,
+        };
+        for (index, answer) in answers {
+            match answer {
+                Ok(Attempt::Acquired { token }) => {
+                    votes.answered += 1;
+                    votes.granted.push((*index, *token));
+                }
+                Ok(Attempt::Busy { retry_in }) => {
+                    votes.answered += 1;
+                    if let Some(wait) = retry_in {
+                        votes.busy_for = Some(votes.busy_for.map_or(*wait, |now| now.min(*wait)));
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        votes
     }
 }
 
