@@ -229,6 +229,43 @@ struct Batch {
 }
 
 type Entries = Vec<(String, Vec<Vec<u8>>)>;
+/// The gaps the publish script recorded for the room, as `ArchiveGap`s
+/// (an unreadable record is logged and skipped).
+fn recorded_gaps(room: &str, recorded: &[String]) -> Vec<ArchiveGap> {
+    let mut gaps = Vec::new();
+    for entry in recorded {
+        match parse_recorded_gap(room, entry) {
+            Some(gap) => gaps.push(gap),
+            None => tracing::error!(room, entry, "unreadable archive gap record"),
+        }
+    }
+    gaps
+}
+
+/// A page of the room's stream as (offset, frame) pairs.
+fn stream_messages(page: Entries) -> std::result::Result<Vec<(u64, Vec<u8>)>, String> {
+    let mut messages = Vec::with_capacity(page.len());
+    for (id, fields) in page {
+        let offset = id
+            .split('-')
+            .next()
+            .and_then(|offset| offset.parse().ok())
+            .ok_or_else(|| format!("unexpected stream id {id}"))?;
+        messages.push((offset, fields.into_iter().nth(1).unwrap_or_default()));
+    }
+    Ok(messages)
+}
+
+/// The last offset trimmed from the stream before the relay read it: the
+/// page starts after `since + 1`, or is empty while the head moved on.
+fn trimmed_before(messages: &[(u64, Vec<u8>)], head: u64, since: u64) -> Option<u64> {
+    let wanted = since + 1;
+    match messages.first() {
+        Some((first, _)) if *first > wanted => Some(first - 1),
+        None if head > since => Some(head),
+        _ => None,
+    }
+}
 
 fn parse_recorded_gap(room: &str, entry: &str) -> Option<ArchiveGap> {
     let mut parts = entry.split(' ');
@@ -466,13 +503,8 @@ impl ArchiveRelay {
         let recorded: Vec<String> = redis::from_redis_value(next()).map_err(parse_error)?;
         let page: Entries = redis::from_redis_value(next()).map_err(parse_error)?;
 
-        let mut gaps = Vec::new();
-        for entry in &recorded {
-            match parse_recorded_gap(room, entry) {
-                Some(gap) => gaps.push(gap),
-                None => tracing::error!(room, entry, "unreadable archive gap record"),
-            }
-        }
+        let messages = stream_messages(page).map_err(codec)?;
+        let mut gaps = recorded_gaps(room, &recorded);
         if !epoch.is_empty() && !checkpoint_epoch.is_empty() && checkpoint_epoch != epoch {
             // The room's data changed epoch outside the publish script.
             gaps.push(ArchiveGap {
@@ -482,30 +514,15 @@ impl ArchiveRelay {
                 to: None,
             });
         }
-        let mut messages = Vec::with_capacity(page.len());
-        for (id, fields) in page {
-            let offset = id
-                .split('-')
-                .next()
-                .and_then(|offset| offset.parse().ok())
-                .ok_or_else(|| codec(format!("unexpected stream id {id}")))?;
-            messages.push((offset, fields.into_iter().nth(1).unwrap_or_default()));
-        }
-        if !epoch.is_empty() {
-            let wanted = since + 1;
-            let trimmed_to = match messages.first() {
-                Some((first, _)) if *first > wanted => Some(first - 1),
-                None if head > since => Some(head),
-                _ => None,
-            };
-            if let Some(to) = trimmed_to {
-                gaps.push(ArchiveGap {
-                    room: room.to_string(),
-                    epoch: epoch.clone(),
-                    from: wanted,
-                    to: Some(to),
-                });
-            }
+        if !epoch.is_empty()
+            && let Some(to) = trimmed_before(&messages, head, since)
+        {
+            gaps.push(ArchiveGap {
+                room: room.to_string(),
+                epoch: epoch.clone(),
+                from: since + 1,
+                to: Some(to),
+            });
         }
         Ok(Some(Batch {
             epoch,
