@@ -1,17 +1,20 @@
-//! One attempt at a message, the same on both brokers: the handler runs in
+//! One attempt at a message, the same on both brokers: the handler type
+//! ([`HandlerFn`]), the payload decoded ([`decode`]), and the handler run in
 //! its own task (so a panic is caught, not fatal to the consumer), under
-//! the handler timeout, and a hard stop abandons it. What the attempt
-//! became is a [`Failure`] for the adapter to settle (retry, dead letter)
-//! or success for it to acknowledge; the adapters differ only in how they
-//! settle.
+//! the handler timeout, where a hard stop abandons it ([`run`]). What the
+//! attempt became is a [`Failure`] for the adapter to settle (retry, dead
+//! letter) or success for it to acknowledge; the adapters differ only in
+//! how they settle.
 
 use std::any::Any;
 use std::future::Future;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::message::Message;
 use crate::outcome::{FailureKind, Outcome};
 use crate::stats::Counters;
 
@@ -19,6 +22,35 @@ use crate::stats::Counters;
 pub(crate) struct Failure {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
+}
+
+/// A message handler, with its future's type named so that the parts of a
+/// consumer that call it can take it as one type parameter. Every
+/// `Fn(Message<T>) -> Future<Output = Result<(), Outcome>>` is one.
+pub(crate) trait HandlerFn<T>: Send + Sync + 'static {
+    type Fut: Future<Output = Result<(), Outcome>> + Send + 'static;
+    fn call(&self, message: Message<T>) -> Self::Fut;
+}
+
+impl<T, F, Fut> HandlerFn<T> for F
+where
+    F: Fn(Message<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Outcome>> + Send + 'static,
+{
+    type Fut = Fut;
+    fn call(&self, message: Message<T>) -> Fut {
+        self(message)
+    }
+}
+
+/// The payload as `T` (JSON), or the failure that sends it to the dead
+/// letters: a payload that does not deserialize never will, so it is not
+/// retried.
+pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(payload).map_err(|error| Failure {
+        kind: FailureKind::Deserialize,
+        message: format!("payload does not deserialize: {error}"),
+    })
 }
 
 /// Runs `attempt` to its end, within `limit`. `None` when `hard_stop`

@@ -91,6 +91,7 @@ impl Backoff {
     /// attempt `attempt` failed with `kind`: `Some(wait)` to try again,
     /// `None` to dead-letter (the failure is not retryable, or that was the
     /// last attempt allowed).
+    #[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
     pub(crate) fn retry_delay(&self, kind: FailureKind, attempt: u32) -> Option<Duration> {
         if kind.is_retryable() {
             self.delay_after(attempt)

@@ -30,6 +30,8 @@
 //! own; Spring Kafka's `kafka_dlt-*` names are not used, so that one tool can
 //! read the dead letters of both brokers.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::outcome::FailureKind;
@@ -109,6 +111,87 @@ pub struct Envelope {
     pub source_queue: String,
 }
 
+/// One failure of one message, as both brokers record it on the copy they
+/// send to a retry or dead-letter destination: what failed, how many
+/// attempts, the error's text, and when. It is the writing side of
+/// [`Envelope`]; each adapter turns [`headers`](Self::headers) into its own
+/// header type, so the names and the values are the same on both brokers.
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
+#[derive(Debug, Clone)]
+pub(crate) struct FailureRecord<'a> {
+    /// The `x-attempt` the copy carries: the next attempt on a retry copy,
+    /// the attempts made on a dead letter.
+    pub(crate) attempt: u32,
+    /// Exchange (Kafka: topic) of the original publish.
+    pub(crate) original_exchange: &'a str,
+    /// Routing key (Kafka: record key as text) of the original publish.
+    pub(crate) original_routing_key: &'a str,
+    /// Kafka: the partition and offset the record was first consumed from.
+    pub(crate) original_position: Option<(i32, i64)>,
+    pub(crate) kind: FailureKind,
+    /// The error's full text; cut to [`MAX_ERROR_LEN`] when written.
+    pub(crate) message: &'a str,
+    /// Unix milliseconds of the first failure (this one, if it is the first).
+    pub(crate) first_failure_ms: i64,
+    /// Unix milliseconds of this failure.
+    pub(crate) last_failure_ms: i64,
+    pub(crate) consumer_id: &'a str,
+    /// The queue (Kafka: topic) the message was consumed from.
+    pub(crate) source_queue: &'a str,
+}
+
+/// A header value before a broker gives it its type: AMQP writes numbers
+/// as long-long integers and text as long strings, Kafka writes both as
+/// UTF-8 text ([`Display`](fmt::Display) gives that text).
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderValue<'a> {
+    Text(Cow<'a, str>),
+    Number(i64),
+}
+
+impl fmt::Display for HeaderValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderValue::Text(text) => f.write_str(text),
+            HeaderValue::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+#[cfg_attr(not(any(feature = "amqp", feature = "kafka")), allow(dead_code))]
+impl<'a> FailureRecord<'a> {
+    /// The headers that record this failure, in the order they are written
+    /// (Kafka keeps header order; the partition and offset only when known).
+    pub(crate) fn headers(&self) -> Vec<(&'static str, HeaderValue<'a>)> {
+        let text = |value: &'a str| HeaderValue::Text(Cow::Borrowed(value));
+        let mut headers = vec![
+            (ATTEMPT, HeaderValue::Number(i64::from(self.attempt))),
+            (ORIGINAL_EXCHANGE, text(self.original_exchange)),
+            (ORIGINAL_ROUTING_KEY, text(self.original_routing_key)),
+        ];
+        if let Some((partition, offset)) = self.original_position {
+            headers.push((
+                ORIGINAL_PARTITION,
+                HeaderValue::Number(i64::from(partition)),
+            ));
+            headers.push((ORIGINAL_OFFSET, HeaderValue::Number(offset)));
+        }
+        headers.extend([
+            (ERROR_KIND, text(self.kind.as_str())),
+            (
+                ERROR_MESSAGE,
+                HeaderValue::Text(Cow::Owned(truncate_error(self.message))),
+            ),
+            (FIRST_FAILURE, HeaderValue::Number(self.first_failure_ms)),
+            (LAST_FAILURE, HeaderValue::Number(self.last_failure_ms)),
+            (CONSUMER_ID, text(self.consumer_id)),
+            (SOURCE_QUEUE, text(self.source_queue)),
+        ]);
+        headers
+    }
+}
+
 /// Unix milliseconds of `time`, as written in the failure-time headers.
 pub fn to_millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
@@ -143,6 +226,46 @@ mod tests {
         let now = SystemTime::now();
         let back = from_millis(to_millis(now));
         assert!(now.duration_since(back).unwrap() < Duration::from_millis(1));
+    }
+
+    #[test]
+    fn failure_record_headers() {
+        let long = "x".repeat(MAX_ERROR_LEN + 10);
+        let mut record = FailureRecord {
+            attempt: 3,
+            original_exchange: "orders",
+            original_routing_key: "order.created",
+            original_position: None,
+            kind: FailureKind::Timeout,
+            message: &long,
+            first_failure_ms: 1_000,
+            last_failure_ms: 2_000,
+            consumer_id: "c-1",
+            source_queue: "q",
+        };
+        let names: Vec<&str> = record.headers().iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                ATTEMPT,
+                ORIGINAL_EXCHANGE,
+                ORIGINAL_ROUTING_KEY,
+                ERROR_KIND,
+                ERROR_MESSAGE,
+                FIRST_FAILURE,
+                LAST_FAILURE,
+                CONSUMER_ID,
+                SOURCE_QUEUE
+            ]
+        );
+        let headers = record.headers();
+        assert_eq!(headers[0].1, HeaderValue::Number(3));
+        assert_eq!(headers[3].1.to_string(), "timeout");
+        assert_eq!(headers[4].1.to_string().len(), MAX_ERROR_LEN);
+        record.original_position = Some((4, 99));
+        let headers = record.headers();
+        assert_eq!(headers[3], (ORIGINAL_PARTITION, HeaderValue::Number(4)));
+        assert_eq!(headers[4], (ORIGINAL_OFFSET, HeaderValue::Number(99)));
     }
 
     #[test]

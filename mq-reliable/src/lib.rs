@@ -59,8 +59,11 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(any(feature = "amqp", feature = "kafka"))]
 mod attempt;
 mod backoff;
+#[cfg(any(feature = "amqp", feature = "kafka"))]
+mod consumer_settings;
 pub mod envelope;
 mod error;
 pub mod inbox;

@@ -1,11 +1,9 @@
 //! Reading and writing the crate's headers on AMQP messages.
 
-use std::time::SystemTime;
-
 use lapin::types::{AMQPValue, FieldTable};
 
 use super::wire::string;
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, Envelope, FailureRecord, HeaderValue};
 use crate::outcome::FailureKind;
 
 /// A header as text, whatever string type the sender used.
@@ -65,49 +63,16 @@ pub(crate) fn without_bookkeeping(headers: &FieldTable, ours: bool) -> FieldTabl
     kept
 }
 
-/// What is recorded for one failure.
-#[derive(Debug, Clone)]
-pub(crate) struct FailureRecord<'a> {
-    pub(crate) attempt_next: u32,
-    pub(crate) original_exchange: &'a str,
-    pub(crate) original_routing_key: &'a str,
-    pub(crate) kind: FailureKind,
-    pub(crate) message: &'a str,
-    pub(crate) first_failure_ms: i64,
-    pub(crate) now: SystemTime,
-    pub(crate) consumer_id: &'a str,
-    pub(crate) source_queue: &'a str,
-}
-
-/// Writes a failure's headers into `headers`.
+/// Writes a failure's headers into `headers`: numbers as AMQP long-long
+/// integers, text as long strings.
 pub(crate) fn record_failure(headers: &mut FieldTable, record: &FailureRecord<'_>) {
-    headers.insert(
-        envelope::ATTEMPT.into(),
-        AMQPValue::LongLongInt(record.attempt_next as i64),
-    );
-    headers.insert(
-        envelope::ORIGINAL_EXCHANGE.into(),
-        string(record.original_exchange),
-    );
-    headers.insert(
-        envelope::ORIGINAL_ROUTING_KEY.into(),
-        string(record.original_routing_key),
-    );
-    headers.insert(envelope::ERROR_KIND.into(), string(record.kind.as_str()));
-    headers.insert(
-        envelope::ERROR_MESSAGE.into(),
-        string(&envelope::truncate_error(record.message)),
-    );
-    headers.insert(
-        envelope::FIRST_FAILURE.into(),
-        AMQPValue::LongLongInt(record.first_failure_ms),
-    );
-    headers.insert(
-        envelope::LAST_FAILURE.into(),
-        AMQPValue::LongLongInt(envelope::to_millis(record.now)),
-    );
-    headers.insert(envelope::CONSUMER_ID.into(), string(record.consumer_id));
-    headers.insert(envelope::SOURCE_QUEUE.into(), string(record.source_queue));
+    for (name, value) in record.headers() {
+        let value = match value {
+            HeaderValue::Number(number) => AMQPValue::LongLongInt(number),
+            HeaderValue::Text(text) => string(&text),
+        };
+        headers.insert(name.into(), value);
+    }
 }
 
 /// Reads the envelope of a dead letter. A message the broker dead-lettered by
@@ -177,6 +142,7 @@ fn first_death(headers: &FieldTable) -> Option<FieldTable> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
 
     #[test]
     fn envelope_round_trip() {
@@ -187,13 +153,14 @@ mod tests {
         record_failure(
             &mut headers,
             &FailureRecord {
-                attempt_next: 3,
+                attempt: 3,
                 original_exchange: "orders",
                 original_routing_key: "order.created",
+                original_position: None,
                 kind: FailureKind::Timeout,
                 message: "too slow",
                 first_failure_ms: 1_000,
-                now,
+                last_failure_ms: envelope::to_millis(now),
                 consumer_id: "c-1",
                 source_queue: "q",
             },

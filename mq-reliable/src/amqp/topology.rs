@@ -98,34 +98,46 @@ impl Topology {
         Ok(())
     }
 
-    /// Declares the queues and bindings (idempotent).
+    /// Declares the queues and bindings (idempotent). The dead-letter queue
+    /// comes first, so that what the work queue dead-letters has somewhere
+    /// to go from the moment the work queue exists.
     pub(crate) async fn declare(&self, channel: &Channel) -> Result<()> {
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
+        self.declare_dead_letter_queue(channel).await?;
+        self.declare_retry_queues(channel).await?;
+        self.declare_work_queue(channel).await
+    }
+
+    /// The dead-letter queue (quorum when the work queue is), bound to the
+    /// dead-letter exchange when there is one.
+    async fn declare_dead_letter_queue(&self, channel: &Channel) -> Result<()> {
+        let Some(dlq) = &self.dead_letter_queue else {
+            return Ok(());
         };
-        if let Some(dlq) = &self.dead_letter_queue {
-            let mut args = FieldTable::default();
-            if self.quorum {
-                args.insert("x-queue-type".into(), string("quorum"));
-            }
-            channel
-                .queue_declare(dlq.as_str().into(), durable, args)
-                .await
-                .map_err(|e| explain(e, &format!("declaring dead-letter queue `{dlq}`")))?;
-            if !self.dead_letter_exchange.is_empty() {
-                channel
-                    .queue_bind(
-                        dlq.as_str().into(),
-                        self.dead_letter_exchange.as_str().into(),
-                        dlq.as_str().into(),
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map_err(|e| explain(e, &format!("binding `{dlq}`")))?;
-            }
+        let mut args = FieldTable::default();
+        if self.quorum {
+            args.insert("x-queue-type".into(), string("quorum"));
         }
+        channel
+            .queue_declare(dlq.as_str().into(), durable(), args)
+            .await
+            .map_err(|e| explain(e, &format!("declaring dead-letter queue `{dlq}`")))?;
+        if !self.dead_letter_exchange.is_empty() {
+            channel
+                .queue_bind(
+                    dlq.as_str().into(),
+                    self.dead_letter_exchange.as_str().into(),
+                    dlq.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| explain(e, &format!("binding `{dlq}`")))?;
+        }
+        Ok(())
+    }
+
+    /// One queue per delay, whose messages expire back to the work queue.
+    async fn declare_retry_queues(&self, channel: &Channel) -> Result<()> {
         for delay in &self.retry_delays {
             let name = self.retry_queue(*delay);
             let mut args = FieldTable::default();
@@ -136,10 +148,16 @@ impl Topology {
             args.insert("x-dead-letter-exchange".into(), string(""));
             args.insert("x-dead-letter-routing-key".into(), string(&self.queue));
             channel
-                .queue_declare(name.as_str().into(), durable, args)
+                .queue_declare(name.as_str().into(), durable(), args)
                 .await
                 .map_err(|e| explain(e, &format!("declaring retry queue `{name}`")))?;
         }
+        Ok(())
+    }
+
+    /// The work queue, dead-lettering to the dead-letter queue, and its
+    /// bindings.
+    async fn declare_work_queue(&self, channel: &Channel) -> Result<()> {
         let mut args = FieldTable::default();
         if self.quorum {
             args.insert("x-queue-type".into(), string("quorum"));
@@ -155,7 +173,7 @@ impl Topology {
             args.insert("x-dead-letter-routing-key".into(), string(&key));
         }
         channel
-            .queue_declare(self.queue.as_str().into(), durable, args)
+            .queue_declare(self.queue.as_str().into(), durable(), args)
             .await
             .map_err(|e| explain(e, &format!("declaring queue `{}`", self.queue)))?;
         for (exchange, key) in &self.bindings {
@@ -171,6 +189,14 @@ impl Topology {
                 .map_err(|e| explain(e, &format!("binding `{}` to `{exchange}`", self.queue)))?;
         }
         Ok(())
+    }
+}
+
+/// Every queue here is durable.
+fn durable() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
     }
 }
 

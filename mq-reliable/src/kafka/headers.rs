@@ -1,9 +1,9 @@
 //! Reading and writing the crate's headers on Kafka records (UTF-8 text
-//! values; see [`envelope`](crate::envelope) for the names).
+//! values; see [`envelope`] for the names).
 
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, Envelope, FailureRecord};
 use crate::outcome::FailureKind;
 
 /// A record's headers as (name, value) pairs.
@@ -43,6 +43,14 @@ pub(crate) fn number(headers: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
 pub(crate) fn set(headers: &mut HeaderList, name: &str, value: impl ToString) {
     headers.retain(|(key, _)| key != name);
     headers.push((name.to_string(), value.to_string().into_bytes()));
+}
+
+/// Writes a failure's headers into `headers` (numbers in decimal text),
+/// replacing any earlier values of the same names.
+pub(crate) fn record_failure(headers: &mut HeaderList, record: &FailureRecord<'_>) {
+    for (name, value) in record.headers() {
+        set(headers, name, value);
+    }
 }
 
 /// Converts to rdkafka's headers.

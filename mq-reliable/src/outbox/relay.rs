@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use super::Outbox;
@@ -223,17 +223,30 @@ impl Relay {
     /// are pending again (with `attempts` and `last_error` updated).
     pub async fn run_once(&self) -> Result<usize> {
         let inner = &self.inner;
-        let sql = inner.outbox.statements();
         let mut tx = inner.pool.begin().await?;
-        let rows: Vec<(i64, uuid::Uuid, String, String, Vec<u8>)> =
-            sqlx::query_as(AssertSqlSafe(sql.claim.clone()))
-                .bind(inner.batch_size)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows = self.claim(&mut tx).await?;
         if rows.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<Row> = rows
+        let rows = self.unblocked(&mut tx, rows).await?;
+        let span = tracing::info_span!("mq.outbox.batch", table = %inner.outbox.table(), rows = rows.len());
+        let results = tracing::Instrument::instrument(publish(&inner.target, &rows), span).await;
+        let batch = BatchResult::of(&rows, results);
+        self.mark(&mut tx, &batch).await?;
+        tx.commit().await?;
+        self.count(batch)
+    }
+
+    /// Claims up to a batch of pending rows, oldest first, skipping rows
+    /// another relay holds (they stay locked until the transaction ends).
+    async fn claim(&self, tx: &mut PgConnection) -> Result<Vec<Row>> {
+        let inner = &self.inner;
+        let rows: Vec<(i64, uuid::Uuid, String, String, Vec<u8>)> =
+            sqlx::query_as(AssertSqlSafe(inner.outbox.statements().claim.clone()))
+                .bind(inner.batch_size)
+                .fetch_all(&mut *tx)
+                .await?;
+        Ok(rows
             .into_iter()
             .map(|(seq, id, destination, key, payload)| Row {
                 seq,
@@ -242,65 +255,95 @@ impl Relay {
                 key,
                 payload,
             })
-            .collect();
-        // An earlier pending row of a key that another relay holds blocks the
-        // key's later rows here: they wait for the next batch.
+            .collect())
+    }
+
+    /// `rows` without those that must wait: an earlier pending row of a key
+    /// that another relay holds blocks the key's later rows here, until the
+    /// next batch.
+    async fn unblocked(&self, tx: &mut PgConnection, rows: Vec<Row>) -> Result<Vec<Row>> {
         let mut keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let blockers: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql.blockers.clone()))
-            .bind(&keys)
-            .bind(&seqs)
-            .fetch_all(&mut *tx)
-            .await?;
+        let blockers: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(
+            self.inner.outbox.statements().blockers.clone(),
+        ))
+        .bind(&keys)
+        .bind(&seqs)
+        .fetch_all(&mut *tx)
+        .await?;
         let blockers: HashMap<String, i64> = blockers.into_iter().collect();
-        let rows: Vec<Row> = rows
+        Ok(rows
             .into_iter()
             .filter(|row| blockers.get(&row.key).is_none_or(|&first| row.seq < first))
-            .collect();
+            .collect())
+    }
 
-        let span = tracing::info_span!("mq.outbox.batch", table = %inner.outbox.table(), rows = rows.len());
-        let results = tracing::Instrument::instrument(publish(&inner.target, &rows), span).await;
-        let mut sent = Vec::with_capacity(rows.len());
-        let mut failed = Vec::new();
-        let mut last_error = None;
-        for (row, result) in rows.iter().zip(results) {
-            match result {
-                Ok(()) => sent.push(row.seq),
-                Err(error) => {
-                    failed.push(row.seq);
-                    last_error = Some(error);
-                }
-            }
-        }
+    /// Marks the published rows sent, and counts an attempt with the last
+    /// error on the others.
+    async fn mark(&self, tx: &mut PgConnection, batch: &BatchResult) -> Result<()> {
+        let sql = self.inner.outbox.statements();
         sqlx::query(AssertSqlSafe(sql.mark_sent.clone()))
-            .bind(&sent)
+            .bind(&batch.sent)
             .execute(&mut *tx)
             .await?;
-        if let Some(error) = &last_error {
+        if let Some(error) = &batch.last_error {
             sqlx::query(AssertSqlSafe(sql.mark_failed.clone()))
-                .bind(&failed)
+                .bind(&batch.failed)
                 .bind(error.to_string())
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
-        let counters = &inner.counters;
+        Ok(())
+    }
+
+    /// Counts a committed batch; its result is the rows sent, or the last
+    /// publish error when any row failed.
+    fn count(&self, batch: BatchResult) -> Result<usize> {
+        let counters = &self.inner.counters;
         counters
             .published
-            .fetch_add(sent.len() as u64, Ordering::Relaxed);
+            .fetch_add(batch.sent.len() as u64, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
-        match last_error {
-            None => Ok(sent.len()),
+        match batch.last_error {
+            None => Ok(batch.sent.len()),
             Some(error) => {
                 counters
                     .failed_publishes
-                    .fetch_add(failed.len() as u64, Ordering::Relaxed);
+                    .fetch_add(batch.failed.len() as u64, Ordering::Relaxed);
                 counters.failed_batches.fetch_add(1, Ordering::Relaxed);
                 Err(error)
             }
         }
+    }
+}
+
+/// A published batch, row by row: the sequence numbers sent, those that
+/// failed, and the last failure's error.
+struct BatchResult {
+    sent: Vec<i64>,
+    failed: Vec<i64>,
+    last_error: Option<Error>,
+}
+
+impl BatchResult {
+    fn of(rows: &[Row], results: Vec<Result<()>>) -> Self {
+        let mut batch = Self {
+            sent: Vec::with_capacity(rows.len()),
+            failed: Vec::new(),
+            last_error: None,
+        };
+        for (row, result) in rows.iter().zip(results) {
+            match result {
+                Ok(()) => batch.sent.push(row.seq),
+                Err(error) => {
+                    batch.failed.push(row.seq);
+                    batch.last_error = Some(error);
+                }
+            }
+        }
+        batch
     }
 }
 
