@@ -72,6 +72,10 @@ pub mod kafka;
 mod message;
 #[cfg(feature = "outbox")]
 pub mod outbox;
+
+// The relay publishes to a broker; without one it would have nowhere to go.
+#[cfg(all(feature = "outbox", not(any(feature = "amqp", feature = "kafka"))))]
+compile_error!("the `outbox` feature relays to a broker: enable `amqp` or `kafka` as well");
 mod outcome;
 mod shutdown;
 mod signal;
