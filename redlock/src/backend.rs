@@ -110,6 +110,22 @@ impl Backend {
         }
     }
 
+    /// Whether the lock is held (by anyone).
+    pub(crate) async fn is_locked(&self, keys: &LockKeys) -> Result<bool> {
+        match self {
+            Backend::Single(node) => node.is_locked(keys).await,
+            Backend::Quorum(quorum) => quorum.is_locked(keys).await,
+        }
+    }
+
+    /// Removes the lock whoever holds it; whether it was held.
+    pub(crate) async fn force_unlock(&self, keys: &LockKeys) -> Result<bool> {
+        match self {
+            Backend::Single(node) => node.force_unlock(keys).await,
+            Backend::Quorum(quorum) => quorum.force_unlock(keys).await,
+        }
+    }
+
     /// A fair waiter that gives up leaves the queue (single node only: fair
     /// mode is refused for quorums at build time).
     pub(crate) async fn leave_queue(&self, keys: &LockKeys, owner: &str) -> Result<()> {

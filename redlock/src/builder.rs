@@ -44,6 +44,7 @@ pub struct LockManagerBuilder {
     response_timeout: Duration,
     node_timeout: Option<Duration>,
     wakeup_keepalive: Duration,
+    reentry_check: bool,
 }
 
 impl LockManagerBuilder {
@@ -60,6 +61,7 @@ impl LockManagerBuilder {
             response_timeout: Duration::from_secs(2),
             node_timeout: None,
             wakeup_keepalive: Duration::from_secs(10),
+            reentry_check: true,
         }
     }
 
@@ -137,6 +139,17 @@ impl LockManagerBuilder {
         self.keepalive(every)
     }
 
+    /// Whether a task that holds a lock and asks for it again gets
+    /// [`Error::WouldDeadlock`](crate::Error::WouldDeadlock) at once (default
+    /// `true`) rather than wait for itself for ever. Turn it off for code
+    /// that runs several futures locking the same name inside one task
+    /// (`join!`, `for_each_concurrent`): there the second future may wait for
+    /// the first, which the check cannot tell from a nested lock.
+    pub fn reentry_check(mut self, check: bool) -> Self {
+        self.reentry_check = check;
+        self
+    }
+
     /// Uses an existing connection manager for commands instead of opening
     /// one (single-server managers only; the client still opens the pub/sub
     /// connection).
@@ -145,7 +158,8 @@ impl LockManagerBuilder {
         self
     }
 
-    /// Connects and starts the wake-up connection(s).
+    /// Connects, and starts the wake-up connection(s), waiting up to the
+    /// response timeout for them to be up.
     pub async fn build(mut self) -> Result<LockManager> {
         self.check()?;
         let backend = self.connect_backend().await?;
@@ -161,10 +175,15 @@ impl LockManagerBuilder {
         };
         let counters = Arc::new(Counters::default());
         let watchdog = Watchdog::start(backend.clone(), counters.clone(), self.lease);
+        let wakeups = Wakeups::start(wakeup_servers, self.wakeup_keepalive, self.response_timeout);
+        // Waiters work without wake-ups (lease-bounded sleeps), so a server
+        // that is down does not fail the build; a live one is listened to
+        // before the first lock is asked for.
+        wakeups.wait_up(self.response_timeout).await;
         let shared = Shared {
             backend,
-            wakeups: Wakeups::start(wakeup_servers, self.wakeup_keepalive, self.response_timeout),
-            gates: Arc::new(Gates::default()),
+            wakeups,
+            gates: Arc::new(Gates::new(self.reentry_check)),
             settings: Settings {
                 prefix: self.prefix,
                 lease: self.lease,

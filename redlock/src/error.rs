@@ -47,6 +47,25 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Fair waiters are queued for this lock, and this manager is not fair:
+    /// acquiring would jump their queue. Every manager that uses a lock name
+    /// must agree on [`fair`](crate::LockManagerBuilder::fair) mode.
+    #[error("lock {name:?} has fair waiters queued: every manager using it must be fair, or none")]
+    MixedFairness {
+        /// The lock's name.
+        name: String,
+    },
+    /// This task already holds the lock it asked for: locks are not
+    /// reentrant, so waiting would never end. Pass the guard (or its
+    /// [`HeldLock`](crate::HeldLock)) down instead of locking again. Code
+    /// that runs several futures locking one name inside a single task
+    /// turns this check off with
+    /// [`reentry_check(false)`](crate::LockManagerBuilder::reentry_check).
+    #[error("this task already holds lock {name:?}: locking it again would wait for ever")]
+    WouldDeadlock {
+        /// The lock's name.
+        name: String,
+    },
     /// The configuration is unusable (fix the builder call).
     #[error("invalid configuration: {0}")]
     Config(String),

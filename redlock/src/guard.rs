@@ -40,6 +40,21 @@ impl LockGuard {
         self.lease.lost_signal().is_cancelled()
     }
 
+    /// How much longer the lock is known to be ours: until the end of the
+    /// lease the last confirmed acquisition or renewal gave (less the clock
+    /// drift allowance on a quorum). The watchdog pushes it forward every
+    /// third of the lease; zero once the lease is lost or has run out.
+    pub fn valid_for(&self) -> std::time::Duration {
+        if self.is_lost() {
+            return std::time::Duration::ZERO;
+        }
+        self.lease
+            .valid_until()
+            .map_or(std::time::Duration::ZERO, |until| {
+                until.saturating_duration_since(tokio::time::Instant::now())
+            })
+    }
+
     /// Completes when the lease is lost: a renewal found another owner (or no
     /// lock), no renewal could be confirmed before the lease would expire,
     /// or `max_hold` ran out. In the second case it completes no later than

@@ -69,6 +69,12 @@ impl HeldLease {
         self.leased.name()
     }
 
+    /// Until when the lease is known valid; `None` once released or lost.
+    pub(crate) fn valid_until(&self) -> Option<Instant> {
+        self.watch
+            .and_then(|watch| self.shared.watchdog.valid_until(watch))
+    }
+
     pub(crate) fn lost_signal(&self) -> CancellationToken {
         self.lost.clone()
     }

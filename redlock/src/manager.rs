@@ -84,19 +84,50 @@ impl LockManager {
         Fut: Future<Output = T>,
     {
         let guard = self.lock(name).await?;
-        let held = guard.held();
-        let output = tokio::select! {
-            biased;
-            _ = guard.lost() => None,
-            output = critical_section(held) => Some(output),
-        };
-        match output {
-            Some(output) => guard.unlock().await.map(|()| output),
-            None => {
-                let _ = guard.unlock().await;
-                Err(Error::LeaseLost)
-            }
+        run_guarded(guard, critical_section).await
+    }
+
+    /// Runs `critical_section` under the lock if it can be acquired within
+    /// `wait`; `Ok(None)` (and the section not run) otherwise. The lease
+    /// rules are [`with_lock`](Self::with_lock)'s.
+    pub async fn try_with_lock<F, Fut, T>(
+        &self,
+        name: &str,
+        wait: Duration,
+        critical_section: F,
+    ) -> Result<Option<T>>
+    where
+        F: FnOnce(HeldLock) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        match self.try_lock(name, wait).await? {
+            Some(guard) => run_guarded(guard, critical_section).await.map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// Whether anyone (in any process) holds the lock `name` now. On a
+    /// quorum: whether a majority of the servers hold it. The answer may be
+    /// stale as soon as it arrives; decide with `try_lock`, not with this.
+    pub async fn is_locked(&self, name: &str) -> Result<bool> {
+        let keys = LockKeys::new(&self.shared.settings.prefix, name);
+        self.shared.backend.is_locked(&keys).await
+    }
+
+    /// Removes the lock `name` whoever holds it, and wakes its waiters; an
+    /// operator's action for a holder known to be gone. Returns whether it
+    /// was held. The holder, if it still runs, learns of it at its next
+    /// renewal: its guard's [`lost`](LockGuard::lost) completes and its
+    /// `unlock` returns [`Error::NotOwner`]. Fencing tokens keep the
+    /// protected resource safe meanwhile.
+    pub async fn force_unlock(&self, name: &str) -> Result<bool> {
+        let keys = LockKeys::new(&self.shared.settings.prefix, name);
+        let span = tracing::warn_span!("redlock.force_unlock", lock = name);
+        self.shared
+            .backend
+            .force_unlock(&keys)
+            .instrument(span)
+            .await
     }
 
     /// A semaphore of `permits` permits named `name`, shared by every
@@ -128,13 +159,13 @@ impl LockManager {
             // mode skips it: every waiter must queue in Redis on arrival, or
             // local waiters would lose their place to later remote ones.
             let gate = if shared.settings.fair {
-                None
+                shared.gates.mark(name)?
             } else {
-                let Some(gate) = shared.gates.enter(name, deadline).await else {
+                let Some(gate) = shared.gates.enter(name, deadline).await? else {
                     Counters::bump(&shared.counters.timeouts);
                     return Ok(None);
                 };
-                Some(gate)
+                gate
             };
             let keys = Arc::new(LockKeys::new(&shared.settings.prefix, name));
             let owner = new_owner_id();
@@ -184,10 +215,32 @@ impl LockManager {
             };
             let (token, valid_until) = acquired;
             let leased = Leased::Lock { keys, owner };
-            let lease = HeldLease::start(shared.clone(), leased, valid_until, gate);
+            let lease = HeldLease::start(shared.clone(), leased, valid_until, Some(gate));
             Ok(Some(LockGuard::new(lease, token)))
         }
         .instrument(span)
         .await
+    }
+}
+
+/// Runs `critical_section` while `guard` holds, then releases: the section
+/// is dropped at its next await once the lease is lost.
+async fn run_guarded<F, Fut, T>(guard: LockGuard, critical_section: F) -> Result<T>
+where
+    F: FnOnce(HeldLock) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let held = guard.held();
+    let output = tokio::select! {
+        biased;
+        _ = guard.lost() => None,
+        output = critical_section(held) => Some(output),
+    };
+    match output {
+        Some(output) => guard.unlock().await.map(|()| output),
+        None => {
+            let _ = guard.unlock().await;
+            Err(Error::LeaseLost)
+        }
     }
 }

@@ -83,6 +83,7 @@ impl Node {
                     scripts::ACQUIRE
                         .key(&keys.lock)
                         .key(&keys.fence)
+                        .key(&keys.deadlines)
                         .arg(owner)
                         .arg(millis(lease)),
                 )
@@ -103,15 +104,19 @@ impl Node {
                 .await?
             }
         };
-        Ok(if acquired == 1 {
-            Attempt::Acquired {
+        Ok(match acquired {
+            1 => Attempt::Acquired {
                 token: u64::try_from(value).unwrap_or_default(),
+            },
+            -1 => {
+                return Err(Error::MixedFairness {
+                    name: keys.name.clone(),
+                });
             }
-        } else {
-            Attempt::Busy {
+            _ => Attempt::Busy {
                 // PTTL: -2 (gone) and -1 (no expiry) carry no wait; the caller bounds it.
                 retry_in: u64::try_from(value).ok().map(Duration::from_millis),
-            }
+            },
         })
     }
 
@@ -137,6 +142,26 @@ impl Node {
             )
             .await?;
         Ok(released == 1)
+    }
+
+    /// Whether anyone holds the lock on this node.
+    pub(crate) async fn is_locked(&self, keys: &LockKeys) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let held: i64 = redis::cmd("EXISTS")
+            .arg(&keys.lock)
+            .query_async(&mut conn)
+            .await
+            .map_err(Error::from_redis)?;
+        Ok(held == 1)
+    }
+
+    /// Deletes the lock whoever holds it and wakes the waiters; whether it
+    /// was held.
+    pub(crate) async fn force_unlock(&self, keys: &LockKeys) -> Result<bool> {
+        let removed: i64 = self
+            .invoke(scripts::FORCE_UNLOCK.key(&keys.lock).arg(&keys.channel))
+            .await?;
+        Ok(removed == 1)
     }
 
     /// Deletes the lock if `owner` holds it, without waking anyone.

@@ -293,6 +293,18 @@ impl Quorum {
         self.vote(|node| node.renew(keys, owner, lease)).await
     }
 
+    /// Whether a majority of the nodes hold the lock (an error when too few
+    /// answered to tell).
+    pub(crate) async fn is_locked(&self, keys: &LockKeys) -> Result<bool> {
+        self.vote(|node| node.is_locked(keys)).await
+    }
+
+    /// Deletes the lock on every node whoever holds it: `Ok(true)` when a
+    /// majority had it.
+    pub(crate) async fn force_unlock(&self, keys: &LockKeys) -> Result<bool> {
+        self.vote(|node| node.force_unlock(keys)).await
+    }
+
     /// Releases on every node: `Ok(true)` when a majority still had it,
     /// `Ok(false)` when a majority no longer did, an error when too few
     /// nodes answered to tell (the lock then expires with its lease).

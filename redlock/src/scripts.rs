@@ -12,6 +12,7 @@ script!(pub(crate) LEAVE_QUEUE = include_str!("../scripts/leave_queue.lua"));
 script!(pub(crate) RENEW = include_str!("../scripts/renew.lua"));
 script!(pub(crate) RELEASE = include_str!("../scripts/release.lua"));
 script!(pub(crate) RETRACT = include_str!("../scripts/retract.lua"));
+script!(pub(crate) FORCE_UNLOCK = include_str!("../scripts/force_unlock.lua"));
 script!(pub(crate) RAISE_FENCE = include_str!("../scripts/raise_fence.lua"));
 script!(pub(crate) SET_IF_NEWER = include_str!("../scripts/set_if_newer.lua"));
 script!(pub(crate) FENCED_READ = include_str!("../scripts/fenced_read.lua"));

@@ -10,6 +10,14 @@ pub struct LockStats {
     pub acquisitions: u64,
     /// Acquisitions that found the lock held and had to wait.
     pub waits: u64,
+    /// Waiters asleep right now, until a release, the holder's lease or
+    /// their deadline (a gauge, not a count).
+    pub waiting: u64,
+    /// Sleeping waiters woken by a release announced over pub/sub (or by
+    /// the wake-up connection coming back), rather than by a timer. Close
+    /// to `waits` when wake-ups work; far below it, waiters are finding the
+    /// lock by the end of leases.
+    pub wakeups: u64,
     /// `try_lock` / `try_acquire` calls that gave up at their deadline.
     pub timeouts: u64,
     /// Successful lease renewals by the watchdog.
@@ -31,6 +39,8 @@ pub struct LockStats {
 pub(crate) struct Counters {
     pub(crate) acquisitions: AtomicU64,
     pub(crate) waits: AtomicU64,
+    pub(crate) waiting: AtomicU64,
+    pub(crate) wakeups: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) renewals: AtomicU64,
     pub(crate) renewal_retries: AtomicU64,
@@ -49,6 +59,8 @@ impl Counters {
         LockStats {
             acquisitions: read(&self.acquisitions),
             waits: read(&self.waits),
+            waiting: read(&self.waiting),
+            wakeups: read(&self.wakeups),
             timeouts: read(&self.timeouts),
             renewals: read(&self.renewals),
             renewal_retries: read(&self.renewal_retries),

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -73,9 +74,27 @@ where
             }
             wake_at = wake_at.min(deadline);
         }
+        let _asleep = Asleep::count(&shared.counters);
         tokio::select! {
-            _ = &mut woken => {}
+            _ = &mut woken => Counters::bump(&shared.counters.wakeups),
             _ = sleep_until(wake_at) => {}
         }
+    }
+}
+
+/// One waiter counted in the `waiting` gauge while it sleeps, however the
+/// sleep ends (a cancelled `lock()` future included).
+struct Asleep<'a>(&'a Counters);
+
+impl<'a> Asleep<'a> {
+    fn count(counters: &'a Counters) -> Self {
+        counters.waiting.fetch_add(1, Ordering::Relaxed);
+        Self(counters)
+    }
+}
+
+impl Drop for Asleep<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -101,6 +101,16 @@ impl Wakeups {
         }
     }
 
+    /// Waits up to `within` for every link to be up (a down server's link
+    /// keeps trying in the background); whether they all are.
+    pub(crate) async fn wait_up(&self, within: Duration) -> bool {
+        let links = self.links.iter().map(|link| link.wait_up(within));
+        futures::future::join_all(links)
+            .await
+            .into_iter()
+            .all(|up| up)
+    }
+
     /// Registers interest in `channel` and returns once it is subscribed on
     /// every connected node (or the attempt took longer than the timeout:
     /// the caller's lease-bounded sleep covers that case).

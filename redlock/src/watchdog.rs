@@ -134,6 +134,13 @@ impl Watchdog {
         id
     }
 
+    /// Until when a watched lease is known valid; `None` once it is not
+    /// watched any more (released, or declared lost).
+    pub(crate) fn valid_until(&self, id: WatchId) -> Option<Instant> {
+        let table = self.table.lock().expect("watchdog lock");
+        table.get(&id).map(|watched| watched.valid_until)
+    }
+
     /// Stops watching: no renewal is sent for it from now on.
     pub(crate) fn unwatch(&self, id: WatchId) {
         self.table.lock().expect("watchdog lock").remove(&id);

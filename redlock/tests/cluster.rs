@@ -31,12 +31,18 @@ async fn locks_on_every_master_exclude_and_wake_waiters() {
                 .unwrap()
                 .is_none()
         );
+        let woken_before = b.stats().wakeups;
         let waiter = {
             let b = b.clone();
             let name = name.clone();
             tokio::spawn(async move { b.lock(&name).await.unwrap().unlock().await })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        testkit::wait::until(
+            Duration::from_secs(10),
+            "the waiter to fall asleep",
+            || async { b.stats().waiting == 1 },
+        )
+        .await;
         guard.unlock().await.unwrap();
         // Woken by the release (the lease is 30 s), wherever the slot lives.
         tokio::time::timeout(Duration::from_secs(5), waiter)
@@ -44,6 +50,12 @@ async fn locks_on_every_master_exclude_and_wake_waiters() {
             .unwrap_or_else(|_| panic!("{name}: waiter not woken"))
             .unwrap()
             .unwrap();
+        assert_eq!(
+            b.stats().wakeups,
+            woken_before + 1,
+            "{name}: {:?}",
+            b.stats()
+        );
     }
 }
 

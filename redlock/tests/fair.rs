@@ -150,3 +150,33 @@ async fn local_and_remote_waiters_keep_one_arrival_order() {
         [0, 1, 2, 3]
     );
 }
+
+#[tokio::test]
+async fn a_manager_that_is_not_fair_may_not_jump_a_fair_queue() {
+    let server = testkit::redis().await;
+    let holder = fair_manager(&server, Duration::from_secs(5)).await;
+    let guard = holder.lock("auction").await.unwrap();
+    let queued = tokio::spawn({
+        let fair = fair_manager(&server, Duration::from_secs(5)).await;
+        async move { fair.lock("auction").await.unwrap().unlock().await }
+    });
+    testkit::wait::until(PROMPTLY, "a fair waiter in line", || async {
+        queue_length(&server).await == 1
+    })
+    .await;
+
+    let unfair = common::manager(&server, Duration::from_secs(10)).await;
+    match unfair.try_lock("auction", Duration::from_secs(1)).await {
+        Err(redlock::Error::MixedFairness { name }) => assert_eq!(name, "auction"),
+        other => panic!("expected MixedFairness, got {other:?}"),
+    }
+    guard.unlock().await.unwrap();
+    tokio::time::timeout(PROMPTLY, queued)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // With nobody in line, any manager may take the lock again.
+    let taken = unfair.try_lock("auction", PROMPTLY).await.unwrap();
+    assert!(taken.is_some(), "no fair waiter is left to jump");
+}

@@ -151,22 +151,34 @@ async fn fencing_tokens_increase_across_holders_and_waiters_wake_on_release() {
     let a = manager(&server, Duration::from_secs(30)).await;
     let b = manager(&server, Duration::from_secs(30)).await;
     let first = a.lock("stock:1").await.unwrap();
-    let waiter = tokio::spawn(async move {
-        let guard = b.lock("stock:1").await.unwrap();
-        let token = guard.fencing_token();
-        guard.unlock().await.unwrap();
-        (token, b.stats())
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move {
+            let guard = b.lock("stock:1").await.unwrap();
+            let token = guard.fencing_token();
+            guard.unlock().await.unwrap();
+            token
+        }
     });
     let t1 = first.fencing_token();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Asleep: it found the lock held, subscribed, and waits for a release.
+    testkit::wait::until(PROMPTLY, "the waiter to fall asleep", || async {
+        b.stats().waiting == 1
+    })
+    .await;
     first.unlock().await.unwrap();
     // Woken by the release: far sooner than the 30 s lease.
-    let (t2, stats) = tokio::time::timeout(Duration::from_secs(5), waiter)
+    let t2 = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await
         .unwrap()
         .unwrap();
     assert!(t2 > t1, "{t2} > {t1}");
-    assert_eq!(stats.waits, 1);
+    let stats = b.stats();
+    assert_eq!(
+        (stats.waits, stats.wakeups, stats.waiting),
+        (1, 1, 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test]
