@@ -42,7 +42,7 @@ where
             namespace: namespace.to_string(),
             settings: Settings {
                 ttl: Duration::from_secs(300),
-                ttl_jitter: 0.0,
+                ttl_jitter: 0.1,
                 negative_ttl: None,
                 fill_lease: Duration::from_secs(5),
                 fill_wait: Duration::from_secs(5),
@@ -68,7 +68,9 @@ where
     }
 
     /// Spreads expiries by ± this fraction of the TTL (0.1 = ±10 %), so keys
-    /// filled together do not all expire together. Default: 0.
+    /// filled together do not all expire together and reload in one burst.
+    /// Applies to [`negative_ttl`](Self::negative_ttl) as well. Default: 0.1;
+    /// 0 turns it off.
     pub fn ttl_jitter(mut self, fraction: f64) -> Self {
         self.settings.ttl_jitter = fraction.clamp(0.0, 1.0);
         self

@@ -188,12 +188,58 @@ where
         .await
     }
 
+    /// The cached value of `key`, never loading it: the local tier, then
+    /// Redis (a Redis hit fills the local tier). `Ok(None)` when nothing
+    /// fresh is cached, including a cached "not found" (see
+    /// [`negative_ttl`](crate::CacheBuilder::negative_ttl)). Stale values are
+    /// not returned: without a loader there is nothing to refresh them with.
+    ///
+    /// Fails with [`Error::RedisUnavailable`] while the circuit breaker is
+    /// open, and with the Redis error when the read fails: unlike
+    /// `get_or_load`, there is no loader to fall back on.
+    pub async fn get(&self, key: &K) -> Result<Option<V>> {
+        let inner = &self.inner;
+        let entry_key = inner.keys.entry(&key.to_string());
+        let span =
+            tracing::debug_span!("cache.peek", namespace = %inner.namespace, key = %entry_key);
+        async {
+            if let Some(local) = &inner.local
+                && let Some(entry) = local.0.get(&entry_key).await
+                && entry.is_fresh(now_ms())
+            {
+                bump(&inner.counters.hits_l1);
+                return Ok(entry.value);
+            }
+            if !inner.breaker.allow() {
+                bump(&inner.counters.redis_skipped);
+                return Err(Error::RedisUnavailable);
+            }
+            let seen = inner.coherence.sequence();
+            match inner.read(&entry_key).await {
+                Ok(Stored::Fresh(entry)) => {
+                    bump(&inner.counters.hits_l2);
+                    inner.fill_local(seen, &entry_key, &entry).await;
+                    Ok(entry.value)
+                }
+                Ok(Stored::Stale(_) | Stored::Missing) => Ok(None),
+                Err(error) => {
+                    if let Error::Redis(redis_error) = &error {
+                        inner.redis_failed(redis_error);
+                    }
+                    Err(error)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Write-through: stores `value` for `key` in Redis, revokes any load in
     /// flight for it (it read older data) and evicts every instance's local copy.
     pub async fn put(&self, key: &K, value: &V) -> Result<()> {
         let inner = &self.inner;
         let entry_key = inner.keys.entry(&key.to_string());
-        let ttl = inner.jittered_ttl();
+        let ttl = inner.jittered(inner.settings.ttl);
         let entry = Entry::new(Some(value.clone()), ttl, Duration::ZERO);
         let payload = inner.encode(&entry_key, &entry)?;
         inner.flights.forget(&entry_key);
@@ -438,8 +484,8 @@ where
         seen: u64,
     ) {
         let ttl = match (value, self.settings.negative_ttl) {
-            (Some(_), _) => self.jittered_ttl(),
-            (None, Some(negative_ttl)) => negative_ttl,
+            (Some(_), _) => self.jittered(self.settings.ttl),
+            (None, Some(negative_ttl)) => self.jittered(negative_ttl),
             (None, None) => {
                 let _ = self.release_lease(entry_key, token).await;
                 return;
@@ -623,13 +669,16 @@ where
         }
     }
 
-    fn jittered_ttl(&self) -> Duration {
+    /// `ttl` spread by ± the jitter fraction, so that entries filled
+    /// together (a cold start, a burst of "not found") do not all expire
+    /// together.
+    fn jittered(&self, ttl: Duration) -> Duration {
         let jitter = self.settings.ttl_jitter;
         if jitter == 0.0 {
-            return self.settings.ttl;
+            return ttl;
         }
         let factor = 1.0 + jitter * (2.0 * rand::random::<f64>() - 1.0);
-        self.settings.ttl.mul_f64(factor.max(0.01))
+        ttl.mul_f64(factor.max(0.01))
     }
 
     /// Redis keeps an entry past its freshness for the stale windows.
