@@ -36,7 +36,10 @@ async fn app_with(
     injected: Option<tokio::sync::mpsc::UnboundedReceiver<Revoked>>,
 ) -> App {
     let hub = Hub::builder(server.client()).build().await.unwrap();
-    let store = RedisStore::builder(server.client()).build().unwrap();
+    let store = RedisStore::builder(server.client())
+        .bind_users_explicitly()
+        .build()
+        .unwrap();
     let sessions = store.clone();
     let revocations = match injected {
         Some(mut injected) => futures::stream::poll_fn(move |cx| injected.poll_recv(cx)).boxed(),

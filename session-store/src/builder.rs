@@ -14,12 +14,35 @@ use redis_support::Endpoint;
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) user_key: Option<String>,
+    /// Sessions are bound with `bind_user` calls (the user is not kept in
+    /// the session's data).
+    pub(crate) explicit_binding: bool,
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) max_sessions_per_user: u32,
     pub(crate) extend_on_read: bool,
     pub(crate) redis_timeout: Duration,
     pub(crate) merge_window: Duration,
+}
+
+impl Settings {
+    /// Whether sessions are indexed by user (by `user_key`, or by
+    /// `bind_user` calls).
+    pub(crate) fn has_user_index(&self) -> bool {
+        self.user_key.is_some() || self.explicit_binding
+    }
+
+    /// Refuses a call that needs the user index when there is none, rather
+    /// than answer from an index nothing writes.
+    pub(crate) fn require_user_index(&self, call: &str) -> Result<()> {
+        if self.has_user_index() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "{call} needs the user index: set user_key (the session key holding the user id), \
+             or bind_users_explicitly and call bind_user"
+        )))
+    }
 }
 
 /// Builds a [`RedisStore`]; see each method for its default.
@@ -38,6 +61,7 @@ impl RedisStoreBuilder {
             prefix: "session".to_string(),
             settings: Settings {
                 user_key: None,
+                explicit_binding: false,
                 idle_timeout: Duration::from_secs(30 * 60),
                 absolute_timeout: Duration::from_secs(24 * 60 * 60),
                 max_sessions_per_user: 0,
@@ -57,10 +81,22 @@ impl RedisStoreBuilder {
 
     /// The session key holding the user id (a string or a number). When a
     /// save sets it, the session is bound to that user and indexed; when a
-    /// save removes it, the binding goes. Default: none (bind with
-    /// [`RedisStore::bind_user`] instead).
+    /// save removes it, the binding goes. Default: none; then bind with
+    /// [`RedisStore::bind_user`] after
+    /// [`bind_users_explicitly`](Self::bind_users_explicitly), or go without
+    /// a user index (see there).
     pub fn user_key(mut self, key: impl Into<String>) -> Self {
         self.settings.user_key = Some(key.into());
+        self
+    }
+
+    /// Sessions are bound to their user by [`RedisStore::bind_user`] calls,
+    /// not by a key of the session's data (use this when the user id is not
+    /// kept in the session). With neither this nor
+    /// [`user_key`](Self::user_key), there is no user index: the calls that
+    /// need it fail with [`Error::Config`] instead of finding nothing.
+    pub fn bind_users_explicitly(mut self) -> Self {
+        self.settings.explicit_binding = true;
         self
     }
 
@@ -88,7 +124,9 @@ impl RedisStoreBuilder {
 
     /// At most `max` sessions per user: binding one more (a login) evicts
     /// the user's oldest sessions and announces them as revoked. Default: no
-    /// limit.
+    /// limit. Needs the user index: `build` refuses it without
+    /// [`user_key`](Self::user_key) or
+    /// [`bind_users_explicitly`](Self::bind_users_explicitly).
     pub fn max_sessions_per_user(mut self, max: u32) -> Self {
         self.settings.max_sessions_per_user = max;
         self
@@ -147,6 +185,12 @@ impl RedisStoreBuilder {
         let settings = self.settings;
         if settings.idle_timeout.is_zero() || settings.absolute_timeout.is_zero() {
             return Err(Error::Config("timeouts must be positive".into()));
+        }
+        if settings.max_sessions_per_user > 0 && !settings.has_user_index() {
+            return Err(Error::Config(
+                "max_sessions_per_user needs the user index: set user_key, or bind_users_explicitly"
+                    .into(),
+            ));
         }
         if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
             return Err(Error::Config(format!(

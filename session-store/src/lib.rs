@@ -90,6 +90,14 @@
 //! `expires_at` (see [`schema`]); and the cookie's own `Max-Age` is set by
 //! tower-sessions, not by the store.
 //!
+//! ## Tracing
+//!
+//! Every operation runs in a debug-level span: `session.load`,
+//! `session.create`, `session.save`, `session.delete`, `session.touch`,
+//! `session.user_of`, and, with the user id as a field, `session.list`,
+//! `session.revoke` and `session.bind`. No span or event records a session
+//! id: it is the bearer credential of a logged-in user.
+//!
 //! ## What this crate does not do
 //!
 //! - **Spread one store over a cluster.** [`RedisStore::cluster_builder`]

@@ -122,6 +122,7 @@ impl RedisStore {
     /// [`touch`](Self::touch) is sent in the background, so the read does not
     /// wait for the write. Neither moves the deadline past the one the
     /// application asked for at the session's last save.
+    #[tracing::instrument(name = "session.load", level = "debug", skip_all)]
     pub async fn load_record(&self, id: &Id) -> Result<Option<Record>> {
         let session_id = id.to_string();
         let key = self.inner.keys.session(&session_id);
@@ -183,6 +184,7 @@ impl RedisStore {
     /// with an existing one. When the record was loaded under another id
     /// (tower-sessions' `cycle_id`), that session is deleted in the same
     /// script, after this one is written.
+    #[tracing::instrument(name = "session.create", level = "debug", skip_all)]
     pub async fn create_record(&self, record: &mut Record) -> Result<()> {
         let settings = &self.inner.settings;
         let previous = self
@@ -236,6 +238,7 @@ impl RedisStore {
     /// [`merge_window`](RedisStoreBuilder::merge_window)) replaces every
     /// stored value. A session that is gone (expired, logged out, revoked)
     /// stays gone.
+    #[tracing::instrument(name = "session.save", level = "debug", skip_all)]
     pub async fn save_record(&self, record: &Record) -> Result<()> {
         let settings = &self.inner.settings;
         let session_id = record.id.to_string();
@@ -296,6 +299,7 @@ impl RedisStore {
 
     /// Deletes session `id` (logout) and, when it belonged to a user,
     /// announces it on the revocation channel. Returns whether it existed.
+    #[tracing::instrument(name = "session.delete", level = "debug", skip_all)]
     pub async fn delete_session(&self, id: &Id) -> Result<bool> {
         let mut call = scripts::DELETE.prepare_invoke();
         call.key(self.inner.keys.session(&id.to_string()))
@@ -309,7 +313,9 @@ impl RedisStore {
 
     /// The live sessions of `user_id`, soonest-expiring first. Expired index
     /// entries are pruned on the way.
+    #[tracing::instrument(name = "session.list", level = "debug", skip(self))]
     pub async fn sessions_of(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
+        self.inner.settings.require_user_index("sessions_of")?;
         let mut call = scripts::LIST.prepare_invoke();
         call.key(self.inner.keys.user_index(user_id))
             .arg(self.inner.keys.prefix())
@@ -339,7 +345,11 @@ impl RedisStore {
         self.revoke(user_id, Some(keep)).await
     }
 
+    #[tracing::instrument(name = "session.revoke", level = "debug", skip(self, keep), fields(keep_one = keep.is_some()))]
     async fn revoke(&self, user_id: &str, keep: Option<&Id>) -> Result<usize> {
+        self.inner
+            .settings
+            .require_user_index("revoke_all / revoke_others")?;
         let mut call = scripts::REVOKE.prepare_invoke();
         call.key(self.inner.keys.user_index(user_id))
             .arg(self.inner.keys.prefix())
@@ -357,7 +367,9 @@ impl RedisStore {
     /// when the user id is not kept in the session). Evicts the user's
     /// oldest sessions beyond `max_sessions_per_user`. Returns `false` when
     /// the session is gone.
+    #[tracing::instrument(name = "session.bind", level = "debug", skip(self, id))]
     pub async fn bind_user(&self, id: &Id, user_id: &str) -> Result<bool> {
+        self.inner.settings.require_user_index("bind_user")?;
         let mut call = scripts::BIND_USER.prepare_invoke();
         call.key(self.inner.keys.session(&id.to_string()))
             .arg(self.inner.keys.prefix())
@@ -378,6 +390,7 @@ impl RedisStore {
     /// create or save and to its absolute deadline, never past them (see
     /// [`crate::deadline`]). Returns the session's deadline, or `None` when
     /// the session is gone.
+    #[tracing::instrument(name = "session.touch", level = "debug", skip_all)]
     pub async fn touch(&self, id: &Id) -> Result<Option<OffsetDateTime>> {
         let mut call = scripts::TOUCH.prepare_invoke();
         call.key(self.inner.keys.session(&id.to_string()))
@@ -392,6 +405,7 @@ impl RedisStore {
     /// The user session `id` is bound to, when it is live and bound (a chat
     /// service maps a socket's cookie to its user with it). Does not extend
     /// the session.
+    #[tracing::instrument(name = "session.user_of", level = "debug", skip_all)]
     pub async fn user_of(&self, id: &Id) -> Result<Option<String>> {
         let key = self.inner.keys.session(&id.to_string());
         let (user, expires_at): (Option<String>, Option<i64>) = self.observe(

@@ -47,6 +47,29 @@ async fn set_slowly(
     Ok("set")
 }
 
+/// Two requests that meet here have both loaded the session before either
+/// saves: a concurrent edit for certain, with no timing involved.
+static BOTH_LOADED: std::sync::LazyLock<tokio::sync::Barrier> =
+    std::sync::LazyLock::new(|| tokio::sync::Barrier::new(2));
+
+/// Sets one key once the other request of the pair has loaded the session
+/// too (see [`BOTH_LOADED`]).
+async fn set_together(
+    session: Session,
+    Path((key, value)): Path<(String, String)>,
+) -> Result<&'static str, Failure> {
+    session.get::<Value>("user_id").await.map_err(failed)?;
+    tokio::time::timeout(Duration::from_secs(10), BOTH_LOADED.wait())
+        .await
+        .map_err(|_| (StatusCode::REQUEST_TIMEOUT, "the other request never came"))?;
+    session.insert(&key, value).await.map_err(failed)?;
+    Ok("set")
+}
+
+async fn merged_saves(State(store): State<RedisStore>) -> String {
+    store.stats().merged_saves.to_string()
+}
+
 async fn read(session: Session, Path(key): Path<String>) -> Result<Json<Option<Value>>, Failure> {
     Ok(Json(session.get(&key).await.map_err(failed)?))
 }
@@ -78,6 +101,8 @@ async fn service(
         .route("/me", get(me))
         .route("/logout", post(logout))
         .route("/set/{key}/{value}", post(set_slowly))
+        .route("/set-together/{key}/{value}", post(set_together))
+        .route("/stats/merged-saves", get(merged_saves))
         .route("/get/{key}", get(read))
         .route("/revoke-all", post(revoke_everywhere))
         .with_state(store.clone())
@@ -242,14 +267,22 @@ async fn concurrent_requests_on_two_services_keep_both_changes() {
     tab_a.cookie = browser.cookie.clone();
     tab_b.cookie = browser.cookie.clone();
     let (a, b) = tokio::join!(
-        tab_a.post(gateway, "/set/theme/dark"),
-        tab_b.post(orders, "/set/cart/42"),
+        tab_a.post(gateway, "/set-together/theme/dark"),
+        tab_b.post(orders, "/set-together/cart/42"),
     );
     assert_eq!((a.as_str(), b.as_str()), ("set", "set"));
 
     assert_eq!(browser.get(orders, "/get/theme").await, "\"dark\"");
     assert_eq!(browser.get(gateway, "/get/cart").await, "\"42\"");
     assert_eq!(browser.get(gateway, "/me").await, "erin");
+    // Both loaded the same version: the second save was merged into the
+    // first, on whichever service saved second.
+    let mut merged = 0;
+    for service in [gateway, orders] {
+        let count = Browser::new().get(service, "/stats/merged-saves").await;
+        merged += count.parse::<u64>().unwrap();
+    }
+    assert_eq!(merged, 1, "exactly one save merged with the other");
 }
 
 #[tokio::test]

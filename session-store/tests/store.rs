@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::{Value, json};
-use session_store::{Reason, RedisStore, RevocationEvent};
+use session_store::{Error, Reason, RedisStore, RevocationEvent};
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::{Session, SessionStore};
@@ -473,7 +473,10 @@ async fn max_sessions_per_user_evicts_the_oldest_login() {
 #[tokio::test]
 async fn bind_user_indexes_a_session_without_touching_its_data() {
     let server = testkit::redis().await;
-    let store = RedisStore::builder(server.client()).build().unwrap(); // no user key
+    let store = RedisStore::builder(server.client())
+        .bind_users_explicitly() // no user key
+        .build()
+        .unwrap();
     let mut created = record(&[("cart", json!([1]))]);
     store.create(&mut created).await.unwrap();
     assert!(store.bind_user(&created.id, "carol").await.unwrap());
@@ -492,6 +495,36 @@ async fn bind_user_indexes_a_session_without_touching_its_data() {
         store.user_of(&created.id).await.unwrap().as_deref(),
         Some("carol")
     );
+}
+
+#[tokio::test]
+async fn without_a_user_index_the_calls_that_need_one_say_so() {
+    let server = testkit::redis().await;
+    let store = RedisStore::builder(server.client()).build().unwrap();
+    let mut created = record(&[("user_id", json!("dora"))]);
+    store.create(&mut created).await.unwrap();
+    for result in [
+        store.sessions_of("dora").await.map(|_| ()),
+        store.revoke_all("dora").await.map(|_| ()),
+        store.revoke_others("dora", &created.id).await.map(|_| ()),
+        store.bind_user(&created.id, "dora").await.map(|_| ()),
+    ] {
+        match result {
+            Err(Error::Config(message)) => assert!(message.contains("user index"), "{message}"),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+    assert!(
+        store.load(&created.id).await.unwrap().is_some(),
+        "sessions still work"
+    );
+    match RedisStore::builder(server.client())
+        .max_sessions_per_user(3)
+        .build()
+    {
+        Err(Error::Config(message)) => assert!(message.contains("user_key"), "{message}"),
+        other => panic!("a session limit needs the index: {other:?}"),
+    }
 }
 
 #[tokio::test]
