@@ -72,13 +72,19 @@ async fn lua_mq_sells_exactly_the_stock_once_the_worker_drains() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn none_is_reported_as_it_is() {
-    // No lock: whatever happens is what the report must show, consistent
-    // with the database.
-    let result = run(Strategy::None, 300, 100, "1").await;
+async fn none_shows_the_race_and_reports_it_as_it_is() {
+    // No lock: hundreds of buyers read the stock at once, so some read the
+    // same figure and both sell from it. The race must show, as units sold
+    // beyond the stock or as decrements one buyer's write overwrote.
+    let result = run(Strategy::None, 600, 100, "1").await;
+    assert!(
+        result.oversold() > 0 || result.lost_updates() > 0,
+        "600 unlocked buyers and not one lost update: {result:#?}"
+    );
+    assert!(!result.is_correct(), "{result:#?}");
+    // What the report says is what the database holds.
     assert_eq!(result.db.order_rows, result.accepted as i64, "{result:#?}");
     assert_eq!(result.db.sold_units, result.accepted_units, "{result:#?}");
-    assert_eq!(result.oversold(), (result.db.sold_units - 100).max(0));
     assert_eq!(result.failed, 0);
 }
 

@@ -83,6 +83,14 @@ impl StrategyResult {
         (self.db.sold_units - self.stock).max(0)
     }
 
+    /// Units sold whose stock decrement was overwritten by another buyer's
+    /// write (the lost update of `none`): sold minus what the stock went
+    /// down by.
+    pub fn lost_updates(&self) -> i64 {
+        let decrements = self.stock - self.db.stock_left;
+        (self.db.sold_units - decrements).max(0)
+    }
+
     /// Units left unsold although a buyer who asked for no more than that
     /// was turned away.
     pub fn undersold(&self) -> i64 {
