@@ -195,6 +195,7 @@ async fn serial_limit(url: &str) -> (Duration, Duration) {
         let _: (i64, i64) = acquire
             .key("serial:{c}:lock")
             .key("serial:{c}:fence")
+            .key("serial:{c}:deadlines")
             .arg("me")
             .arg(10_000)
             .invoke_async(&mut conn)

@@ -46,6 +46,7 @@ async fn raw_pair(setup: &Setup) {
         .acquire
         .key("raw:{bench}:lock")
         .key("raw:{bench}:fence")
+        .key("raw:{bench}:deadlines")
         .arg("owner")
         .arg(30_000)
         .invoke_async(&mut conn)
