@@ -79,6 +79,7 @@ async fn app_with(
         }
     })
     .keepalive(keepalive, keepalive)
+    .can_publish(|_, _| true)
     .revocations(revocations)
     .verify(move |identity| {
         let store = verifier.clone();

@@ -27,7 +27,13 @@ async fn serve(bridge: WsBridge) -> std::net::SocketAddr {
     addr
 }
 
+/// A bridge that trusts an `x-user` header, its rooms open to publishing.
 fn bridge(hub: Hub) -> WsBridge {
+    read_only_bridge(hub).can_publish(|_, _| true)
+}
+
+/// The same with the default policy: no room open to publishing.
+fn read_only_bridge(hub: Hub) -> WsBridge {
     WsBridge::new(hub, |headers, _room| async move {
         let user = headers
             .get("x-user")
@@ -185,6 +191,23 @@ async fn oversize_frames_end_the_socket_and_bad_or_forbidden_ones_are_answered()
     assert_eq!(frame(&mut feed).await.unwrap()["type"], "live");
     say(&mut feed, json!({ "text": "mine" }).to_string()).await;
     assert_eq!(frame(&mut feed).await.unwrap()["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn by_default_a_socket_may_read_but_not_publish() {
+    let server = testkit::redis().await;
+    let hub = Hub::builder(server.client()).build().await.unwrap();
+    let addr = serve(read_only_bridge(hub.clone())).await;
+    let mut socket = connect(addr, "room=r", "ann", None).await.unwrap();
+    assert_eq!(frame(&mut socket).await.unwrap()["type"], "live");
+    say(&mut socket, json!({ "text": "hello" }).to_string()).await;
+    assert_eq!(frame(&mut socket).await.unwrap()["code"], "forbidden");
+    // What the server publishes still reaches it.
+    hub.publish("r", &json!({ "text": "from the shop" }))
+        .await
+        .unwrap();
+    let delivered = frame(&mut socket).await.unwrap();
+    assert_eq!(delivered["type"], "message", "{delivered}");
 }
 
 /// An archive held in memory: offsets `1..=archived` of one epoch, with

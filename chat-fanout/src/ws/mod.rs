@@ -21,7 +21,8 @@
 //! 3. **Live.** Each message goes out as a text frame; each text frame from
 //!    the client is published to the room (as `{"from": user, "body": …}`
 //!    unless [`WsBridge::inbound`] says otherwise) when the user may publish
-//!    there ([`WsBridge::can_publish`]) and is within their rate
+//!    there ([`WsBridge::can_publish`], no room by default) and is within
+//!    their rate
 //!    ([`rate`]); otherwise the client gets an `error` frame. Frames larger
 //!    than [`WsBridge::max_message_size`] (16 KiB by default) end the
 //!    socket.
@@ -74,6 +75,8 @@
 //!         Ok(Identity { user_id: user, session_id: Some(id.to_string()) })
 //!     }
 //! })
+//! // Sockets are read-only until a room is opened to publishing.
+//! .can_publish(|_identity, room| room.starts_with("live:"))
 //! .revocations(store.revocations().await?.filter_map(|event| async move {
 //!     match event {
 //!         session_store::RevocationEvent::Revoked(r) => Some(Revoked::Sessions {
@@ -189,8 +192,9 @@ struct Connect {
 impl WsBridge {
     /// A bridge whose sockets are authorized by `auth` (headers and room in,
     /// identity or refusal out). Defaults: same-host origins only, 16 KiB
-    /// frames, 5 messages a second per user (bursts of 20), every room
-    /// open to publish, ping every 20 s and drop after 10 s more of
+    /// frames, 5 messages a second per user (bursts of 20), no room open
+    /// to publish (see [`can_publish`](Self::can_publish)), ping every 20 s
+    /// and drop after 10 s more of
     /// silence, a buffer of 1,024 messages per socket with
     /// [`SlowConsumer::Disconnect`](crate::SlowConsumer::Disconnect), no
     /// archive.
@@ -205,7 +209,7 @@ impl WsBridge {
             inbound: Arc::new(|identity, _room, body| {
                 Some(serde_json::json!({ "from": identity.user_id, "body": body }))
             }),
-            can_publish: Arc::new(|_, _| true),
+            can_publish: Arc::new(|_, _| false),
             verify: None,
             revocations: broadcast::channel(1024).0,
             origins: Origins::default(),
@@ -231,9 +235,11 @@ impl WsBridge {
         self
     }
 
-    /// Whether a user may publish to a room from a socket (read-only rooms,
-    /// such as a user's notification feed, answer `false`); a refused frame
-    /// gets an `error` frame with code `forbidden`. Defaults to every room.
+    /// Whether a user may publish to a room from a socket; a refused frame
+    /// gets an `error` frame with code `forbidden`. Defaults to no room:
+    /// sockets are read-only (a notification feed, a price ticker) until
+    /// this opens the rooms where clients may speak, so a forgotten policy
+    /// cannot let any client write into any room.
     pub fn can_publish<F>(mut self, policy: F) -> Self
     where
         F: Fn(&Identity, &str) -> bool + Send + Sync + 'static,
