@@ -148,3 +148,29 @@ async fn block_catches_up_from_history_without_holding_anyone_up() {
         .unwrap();
     assert_eq!(next.offset, MESSAGES + 1);
 }
+
+#[tokio::test]
+async fn the_defaults_disconnect_a_subscriber_that_stops_reading() {
+    // Default hubs and default subscription options: a 1,024-message
+    // buffer and `SlowConsumer::Disconnect`.
+    let server = testkit::redis().await;
+    let a = Hub::builder(server.client()).build().await.unwrap();
+    let b = Hub::builder(server.client()).build().await.unwrap();
+    let mut sleepy = b.subscribe::<Msg>("room:defaults").await.unwrap();
+    for n in 1..=1_500 {
+        a.publish("room:defaults", &Msg { n }).await.unwrap();
+    }
+    let got = tokio::time::timeout(PROMPTLY, drain(&mut sleepy))
+        .await
+        .expect("the buffered messages come, then the end");
+    assert_eq!(
+        got.iter().map(|e| e.offset).collect::<Vec<_>>(),
+        (1..=1_024).collect::<Vec<_>>(),
+        "the default buffer, in order, then the stream ends"
+    );
+    assert_eq!(
+        sleepy.close_reason(),
+        Some(CloseReason::SlowConsumer { last_offset: 1_024 })
+    );
+    assert_eq!(b.stats().disconnected_slow, 1);
+}
