@@ -12,12 +12,20 @@
 //! - `RedisInbox` (feature `redis`): for effects outside a database (an
 //!   e-mail, a call to another service). A claim with `SET NX` and a TTL;
 //!   weaker by nature: see its docs for the window that remains.
+//!
+//! Either one wraps a handler (`inbox.wrap(handler)`, given to the
+//! consumer's `run`), so that the steps cannot be forgotten in one handler
+//! of many.
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod guarded;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub use guarded::Guarded;
 #[cfg(feature = "postgres")]
 pub use postgres::PgInbox;
 #[cfg(feature = "redis")]

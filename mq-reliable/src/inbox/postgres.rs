@@ -1,11 +1,15 @@
 //! The PostgreSQL inbox: message ids recorded in the handler's transaction.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
+use super::guarded::Guarded;
 use crate::error::{Error, Result};
 use crate::message::Message;
+use crate::outcome::Outcome;
 
 /// Records processed message ids in a table, inside the caller's transaction.
 ///
@@ -82,6 +86,65 @@ impl PgInbox {
             .execute(conn)
             .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Wraps `handler` so that its effect and the message id commit in one
+    /// transaction: the wrapper begins it and records the id; a message
+    /// processed before is acknowledged without running the handler;
+    /// otherwise the handler makes its effect in the transaction it is
+    /// given and hands it back, and the wrapper commits. A handler that
+    /// fails drops the transaction: nothing of it, the id included, is
+    /// kept, and the retry starts afresh. Give the result to the consumer's
+    /// `run`.
+    ///
+    /// ```no_run
+    /// use mq_reliable::{Message, Outcome, inbox::PgInbox};
+    ///
+    /// # fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let handler = PgInbox::new("mq_inbox")?.wrap(pool, |msg: Message<i64>, mut tx| async move {
+    ///     sqlx::query("UPDATE stock SET sold = sold + 1 WHERE item = $1")
+    ///         .bind(*msg.payload())
+    ///         .execute(&mut *tx)
+    ///         .await
+    ///         .map_err(Outcome::retry)?;
+    ///     Ok(tx)
+    /// });
+    /// // consumer.run(handler).await?;
+    /// # let _ = handler; Ok(()) }
+    /// ```
+    pub fn wrap<T, F, Fut>(
+        self,
+        pool: PgPool,
+        handler: F,
+    ) -> impl Fn(Message<T>) -> Guarded + Send + Sync + 'static
+    where
+        T: Send + 'static,
+        F: Fn(Message<T>, Transaction<'static, Postgres>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Transaction<'static, Postgres>, Outcome>>
+            + Send
+            + 'static,
+    {
+        let (inbox, handler) = (Arc::new(self), Arc::new(handler));
+        move |msg: Message<T>| {
+            let (inbox, handler, pool) = (inbox.clone(), handler.clone(), pool.clone());
+            Box::pin(async move {
+                let id = msg
+                    .id()
+                    .ok_or(Error::MissingMessageId)
+                    .map_err(Outcome::reject)?;
+                let id = id.to_string();
+                let mut tx = pool.begin().await.map_err(Outcome::retry)?;
+                if !inbox
+                    .record_id(&mut tx, &id)
+                    .await
+                    .map_err(Outcome::retry)?
+                {
+                    return Ok(()); // processed before: nothing to do
+                }
+                let tx = handler(msg, tx).await?;
+                tx.commit().await.map_err(Outcome::retry)
+            }) as Guarded
+        }
     }
 
     /// Whether `message_id` was processed (committed).

@@ -1,11 +1,15 @@
 //! The Redis inbox: a claim per message id, for effects outside a database.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+use super::guarded::Guarded;
 use crate::error::{Error, Result};
 use crate::message::Message;
+use crate::outcome::Outcome;
 
 /// The state a message id is found in by [`RedisInbox::claim`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,10 +138,13 @@ impl RedisInbox {
 
     /// Marks `msg` as done (after its effect succeeded).
     pub async fn complete<T>(&self, msg: &Message<T>) -> Result<()> {
-        let key = self.key(msg)?;
+        self.complete_key(&self.key(msg)?).await
+    }
+
+    async fn complete_key(&self, key: &str) -> Result<()> {
         let mut conn = self.conn.clone();
         let _: () = redis::cmd("SET")
-            .arg(&key)
+            .arg(key)
             .arg("done")
             .arg("PX")
             .arg(self.done_ttl.as_millis() as u64)
@@ -148,11 +155,53 @@ impl RedisInbox {
 
     /// Drops the claim on `msg` (its effect failed and will be retried).
     pub async fn release<T>(&self, msg: &Message<T>) -> Result<()> {
-        let key = self.key(msg)?;
+        self.release_key(&self.key(msg)?).await
+    }
+
+    async fn release_key(&self, key: &str) -> Result<()> {
         let mut conn = self.conn.clone();
         // Only a claim in progress is dropped, never a completed id.
         let script = redis::Script::new(include_str!("../../scripts/inbox_release.lua"));
-        let _: i64 = script.key(&key).invoke_async(&mut conn).await?;
+        let _: i64 = script.key(key).invoke_async(&mut conn).await?;
         Ok(())
+    }
+
+    /// Wraps `handler` so that each message id takes effect once: claimed
+    /// before it runs, marked done after it succeeds, released after it
+    /// fails (the retry claims again). A message already done is
+    /// acknowledged without running the handler; one in progress elsewhere
+    /// is retried later. Give the result to the consumer's `run`.
+    pub fn wrap<T, F, Fut>(
+        self,
+        handler: F,
+    ) -> impl Fn(Message<T>) -> Guarded + Send + Sync + 'static
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Message<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), Outcome>> + Send + 'static,
+    {
+        let (inbox, handler) = (Arc::new(self), Arc::new(handler));
+        move |msg: Message<T>| {
+            let (inbox, handler) = (inbox.clone(), handler.clone());
+            Box::pin(async move {
+                let key = inbox.key(&msg).map_err(Outcome::reject)?;
+                match inbox.claim(&msg).await.map_err(Outcome::retry)? {
+                    Claim::Done => return Ok(()),
+                    Claim::InProgress => {
+                        return Err(Outcome::retry(std::io::Error::other(
+                            "another delivery of this message is being processed",
+                        )));
+                    }
+                    Claim::Acquired => {}
+                }
+                match handler(msg).await {
+                    Ok(()) => inbox.complete_key(&key).await.map_err(Outcome::retry),
+                    Err(outcome) => {
+                        let _ = inbox.release_key(&key).await;
+                        Err(outcome)
+                    }
+                }
+            }) as Guarded
+        }
     }
 }
