@@ -28,6 +28,8 @@ use crate::single_flight::Flights;
 use crate::stats::{CacheStats, Counters, bump};
 use crate::xfetch;
 
+mod many;
+
 /// A loader's error, boxed.
 type LoadError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -548,15 +550,21 @@ where
             .query_async(&mut conn)
             .await?;
         self.breaker.success();
+        Ok(self.classify(entry_key, bytes))
+    }
+
+    /// What a stored entry's bytes are worth now: fresh, stale within a
+    /// window, or as good as missing.
+    fn classify(&self, entry_key: &str, bytes: Option<Vec<u8>>) -> Stored<V> {
         let Some(bytes) = bytes else {
-            return Ok(Stored::Missing);
+            return Stored::Missing;
         };
         let entry: Entry<V> = match self.settings.codec.decode(&bytes) {
             Ok(entry) => entry,
             Err(reason) => {
                 // Written by an incompatible version: treat as absent, it gets overwritten.
                 tracing::warn!(key = %entry_key, %reason, "undecodable cache entry ignored");
-                return Ok(Stored::Missing);
+                return Stored::Missing;
             }
         };
         let now = now_ms();
@@ -564,13 +572,13 @@ where
             .settings
             .stale_while_revalidate
             .max(self.settings.stale_if_error);
-        Ok(if entry.is_fresh(now) {
+        if entry.is_fresh(now) {
             Stored::Fresh(entry)
         } else if entry.staleness(now) <= window {
             Stored::Stale(entry)
         } else {
             Stored::Missing
-        })
+        }
     }
 
     /// `None` when the lease is ours; else how long its holder may still take.

@@ -163,3 +163,39 @@ async fn a_write_through_and_an_invalidation_reach_the_other_instance_from_every
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_reads_span_every_master_and_load_only_the_misses() {
+    let cluster = testkit::redis_cluster().await;
+    let (a, b) = (
+        cache::<String>(&cluster, false).await,
+        cache::<String>(&cluster, false).await,
+    );
+    let calls = Arc::new(AtomicU64::new(0));
+    let loader = |key: &str| {
+        let (calls, key) = (calls.clone(), key.to_string());
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(Some(format!("value of {key}")))
+        }
+    };
+    let first_half: Vec<&str> = KEYS[..6].to_vec();
+    a.get_or_load_many(&first_half, loader).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+
+    let every: Vec<&str> = KEYS.to_vec();
+    let values = b.get_or_load_many(&every, loader).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        12,
+        "only the six misses loaded"
+    );
+    let expected: Vec<Option<String>> = KEYS
+        .iter()
+        .map(|key| Some(format!("value of {key}")))
+        .collect();
+    assert_eq!(values, expected, "in the order asked");
+    assert_eq!(b.stats().hits_l2, 6, "the other six from Redis");
+    assert_eq!(masters_holding(&cluster).await.len(), 3);
+    assert_eq!(b.get_many(&every).await.unwrap(), expected);
+}
