@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 pub struct Message<T> {
     payload: T,
     id: Option<String>,
+    correlation_id: Option<String>,
     attempt: u32,
     redelivered: bool,
     source: String,
@@ -32,6 +33,7 @@ impl<T> Message<T> {
         Self {
             payload,
             id: None,
+            correlation_id: None,
             attempt: 1,
             redelivered: false,
             source: String::new(),
@@ -45,6 +47,12 @@ impl<T> Message<T> {
     /// Sets the message id.
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the correlation id.
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
         self
     }
 
@@ -94,6 +102,12 @@ impl<T> Message<T> {
     /// The payload, by value.
     pub fn into_payload(self) -> T {
         self.payload
+    }
+
+    /// The correlation id the publisher set, if any (see
+    /// [`PublishOptions::correlation_id`](crate::amqp::PublishOptions::correlation_id)).
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
     }
 
     /// The message id set by the publisher, if it set one. Messages from
@@ -150,6 +164,7 @@ impl<T> Message<T> {
         Message {
             payload: f(self.payload),
             id: self.id,
+            correlation_id: self.correlation_id,
             attempt: self.attempt,
             redelivered: self.redelivered,
             source: self.source,

@@ -11,6 +11,7 @@ pub mod consumer;
 mod dead_letters;
 pub mod delay;
 mod headers;
+mod publish_options;
 mod publisher;
 pub mod topology;
 mod wire;
@@ -20,6 +21,7 @@ pub use broker::{Broker, BrokerBuilder};
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use dead_letters::{DeadLetter, DeadLetters, ReplayReport};
 pub use delay::DelayRoute;
+pub use publish_options::PublishOptions;
 pub use publisher::{Publisher, PublisherBuilder};
 
 /// Exchange types, for [`Broker::declare_exchange`].

@@ -20,11 +20,10 @@
 //! its own).
 
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use lapin::options::BasicPublishOptions;
 use lapin::protocol::AMQPSoftError;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -32,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::broker::Broker;
 use super::delay::DelayRoute;
+use super::publish_options::PublishOptions;
 use super::wire::is_soft;
 use crate::error::{Error, Result};
 
@@ -117,13 +117,8 @@ impl Publisher {
         routing_key: &str,
         payload: &T,
     ) -> Result<()> {
-        self.publish_with_id(
-            exchange,
-            routing_key,
-            payload,
-            &uuid::Uuid::new_v4().to_string(),
-        )
-        .await
+        self.publish_with(exchange, routing_key, payload, &PublishOptions::new())
+            .await
     }
 
     /// Like [`publish`](Self::publish) with a message id of the caller's choice
@@ -135,18 +130,23 @@ impl Publisher {
         payload: &T,
         message_id: &str,
     ) -> Result<()> {
+        let options = PublishOptions::new().message_id(message_id);
+        self.publish_with(exchange, routing_key, payload, &options)
+            .await
+    }
+
+    /// Like [`publish`](Self::publish) with a correlation id, a priority, a
+    /// per-message TTL, headers or a message id of the caller's choice (see
+    /// [`PublishOptions`]).
+    pub async fn publish_with<T: Serialize + ?Sized>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &T,
+        options: &PublishOptions,
+    ) -> Result<()> {
         let body = serde_json::to_vec(payload)?;
-        let properties = BasicProperties::default()
-            .with_message_id(message_id.into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_timestamp(
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
-            )
-            .with_headers(FieldTable::default());
+        let properties = options.properties(options.id_or_new())?;
         self.send(exchange, routing_key, &body, properties).await
     }
 

@@ -158,6 +158,9 @@ where
     if let Some(id) = &origin.message_id {
         message = message.with_id(id.as_str());
     }
+    if let Some(id) = delivery.properties.correlation_id() {
+        message = message.with_correlation_id(id.as_str());
+    }
     for name in headers.inner().keys() {
         if let Some(text) = headers::text(headers, name.as_str()) {
             message = message.with_header(name.as_str(), text);
