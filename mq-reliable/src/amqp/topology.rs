@@ -43,6 +43,11 @@ pub(crate) struct Topology {
     pub(crate) queue: String,
     pub(crate) quorum: bool,
     pub(crate) delivery_limit: Option<u32>,
+    /// One consumer of the queue at a time (`x-single-active-consumer`).
+    pub(crate) single_active_consumer: bool,
+    /// At most this many ready messages; a publish beyond is refused
+    /// (`x-overflow: reject-publish`), never a message dropped.
+    pub(crate) max_length: Option<u32>,
     pub(crate) bindings: Vec<(String, String)>,
     pub(crate) retry_delays: Vec<Duration>,
     /// `None`: no dead-letter queue (exhausted messages are discarded).
@@ -171,6 +176,15 @@ impl Topology {
         if let Some((exchange, key)) = self.dead_letter_route() {
             args.insert("x-dead-letter-exchange".into(), string(&exchange));
             args.insert("x-dead-letter-routing-key".into(), string(&key));
+        }
+        if self.single_active_consumer {
+            args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        }
+        if let Some(limit) = self.max_length {
+            args.insert("x-max-length".into(), AMQPValue::LongLongInt(limit.into()));
+            // The broker's default, drop-head, loses the oldest message
+            // without a word; a refused publish is an error the publisher sees.
+            args.insert("x-overflow".into(), string("reject-publish"));
         }
         channel
             .queue_declare(self.queue.as_str().into(), durable(), args)

@@ -30,6 +30,8 @@ pub struct ConsumerBuilder {
     dead_letter_exchange: String,
     quorum: bool,
     delivery_limit: Option<u32>,
+    single_active_consumer: bool,
+    max_length: Option<u32>,
     broker_consumer_timeout: Duration,
 }
 
@@ -45,6 +47,8 @@ impl ConsumerBuilder {
             dead_letter_exchange: String::new(),
             quorum: false,
             delivery_limit: None,
+            single_active_consumer: false,
+            max_length: None,
             broker_consumer_timeout: RABBITMQ_CONSUMER_TIMEOUT,
         }
     }
@@ -114,6 +118,24 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Only one consumer of the queue receives messages at a time
+    /// (`x-single-active-consumer`); the others stand by and one takes over
+    /// when it goes. Order of processing is then the queue's order, across
+    /// processes (with `concurrency(1)`). Default: off.
+    pub fn single_active_consumer(mut self, single: bool) -> Self {
+        self.single_active_consumer = single;
+        self
+    }
+
+    /// At most `limit` ready messages in the queue. A publish beyond it is
+    /// refused (`x-overflow: reject-publish`), which the publisher sees as
+    /// [`Error::Nacked`](crate::Error::Nacked): never RabbitMQ's default of
+    /// silently dropping the oldest message. Default: no limit.
+    pub fn max_length(mut self, limit: u32) -> Self {
+        self.max_length = Some(limit);
+        self
+    }
+
     /// Longest a handler may run (default 60 s); past it the attempt counts as
     /// a retryable failure and the handler's task is aborted.
     pub fn handler_timeout(mut self, timeout: Duration) -> Self {
@@ -158,6 +180,8 @@ impl ConsumerBuilder {
             queue: self.queue.clone(),
             quorum: self.quorum,
             delivery_limit: self.delivery_limit,
+            single_active_consumer: self.single_active_consumer,
+            max_length: self.max_length,
             bindings: self.bindings.clone(),
             retry_delays: self.common.retry.distinct_delays(),
             dead_letter_queue: self.common.dead_letter.clone(),
