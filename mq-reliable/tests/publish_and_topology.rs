@@ -102,7 +102,7 @@ async fn replay_sends_dead_letters_back_with_the_attempt_count_reset() {
     let replayed = dlq_ids_left(&dlq).await;
     assert_eq!(replayed.len(), 2);
 
-    // The replayed message came back through the original exchange, attempt 1 again.
+    // The replayed message came back to its queue, attempt 1 again.
     let all = seen.0.lock().unwrap().clone();
     let order2 = all
         .iter()
@@ -120,6 +120,66 @@ async fn replay_sends_dead_letters_back_with_the_attempt_count_reset() {
     })
     .await;
     assert_eq!(dlq.count().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_goes_back_to_the_failed_queue_only_not_to_every_bound_queue() {
+    let (_vhost, mq) = broker().await;
+    mq.declare_exchange("events", ExchangeKind::Fanout)
+        .await
+        .unwrap();
+    let fixed = Arc::new(AtomicBool::new(false));
+    let (seen_a, seen_b) = (Seen::default(), Seen::default());
+    for (queue, seen, fails) in [("a", &seen_a, true), ("b", &seen_b, false)] {
+        let consumer = mq
+            .consumer(queue)
+            .bind("events", "")
+            .retry(Backoff::fixed(Duration::from_millis(20)).max_attempts(1))
+            .build()
+            .await
+            .unwrap();
+        let (flag, record) = (fixed.clone(), seen.clone());
+        let (_consumer, _task) = spawn_consumer(consumer, move |msg: Message<Order>| {
+            let (flag, record) = (flag.clone(), record.clone());
+            async move {
+                record.record(&msg);
+                if fails && !flag.load(Ordering::SeqCst) {
+                    return Err(Outcome::retry(boom("a's downstream is down")));
+                }
+                Ok(())
+            }
+        });
+    }
+    let publisher = mq.publisher().build().await.unwrap();
+    publisher
+        .publish("events", "", &Order::new(1))
+        .await
+        .unwrap();
+    let dlq = mq.dead_letters("a.dlq");
+    wait_for_count(&dlq, 1).await;
+    assert_eq!(seen_b.total(), 1);
+
+    fixed.store(true, Ordering::SeqCst);
+    let report = dlq.replay_all().await.unwrap();
+    assert_eq!(report.replayed, 1);
+    testkit::wait::until(PROMPTLY, "a to handle the replayed message", || async {
+        seen_a.total() == 2
+    })
+    .await;
+    // Give b every chance to receive a copy it must not get: a's consumer
+    // already handled the replay, so b's would have arrived by now too.
+    let sentinel = Order::new(2);
+    publisher.publish("events", "", &sentinel).await.unwrap();
+    // b's queue is FIFO: a copy routed to it would be handled before event 2.
+    testkit::wait::until(PROMPTLY, "b to handle the next event", || async {
+        seen_b.distinct() == 2
+    })
+    .await;
+    assert_eq!(
+        seen_b.total(),
+        2,
+        "b saw event 1 once and event 2, never the replay"
+    );
 }
 
 async fn dlq_ids_left(dlq: &mq_reliable::amqp::DeadLetters) -> Vec<u64> {

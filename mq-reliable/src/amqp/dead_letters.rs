@@ -120,9 +120,11 @@ impl DeadLetters {
         Ok(letters)
     }
 
-    /// Republishes every message `filter` accepts to its original exchange and
-    /// routing key (attempt count reset) and removes it from this queue; the
-    /// others stay. Looks at the messages present when it starts.
+    /// Sends every message `filter` accepts back to the queue it failed in
+    /// (see [`replay_message`](Self::replay_message) for the route), attempt
+    /// count reset, and removes it from this queue once the broker confirmed
+    /// the copy; the others stay. Looks at the messages present when it
+    /// starts.
     pub async fn replay(&self, filter: impl Fn(&DeadLetter) -> bool) -> Result<ReplayReport> {
         let total = self.count().await?;
         let publisher = self.broker.publisher().build().await?;
@@ -138,7 +140,7 @@ impl DeadLetters {
                     report.kept += 1;
                     continue; // unacknowledged: back in the queue when the channel closes
                 }
-                replay_one(&publisher, &letter).await?;
+                replay_to_source(&publisher, &letter).await?;
                 if !message.delivery.ack(Default::default()).await? {
                     return Err(Error::Unavailable(
                         "the dead-letter channel closed during replay".into(),
@@ -231,31 +233,26 @@ impl DeadLetters {
     }
 }
 
-async fn replay_one(publisher: &Publisher, letter: &DeadLetter) -> Result<()> {
-    let empty = FieldTable::default();
-    let original = letter.properties.headers().as_ref().unwrap_or(&empty);
-    let clean = headers::without_bookkeeping(original, true);
-    let properties = copy_properties(&letter.properties).with_headers(clean);
-    publisher
-        .publish_raw(
-            &letter.envelope.original_exchange,
-            &letter.envelope.original_routing_key,
-            &letter.body,
-            properties,
-        )
-        .await
-}
-
+/// Sends a letter back to the queue it failed in, through the default
+/// exchange by queue name, so that no other queue bound to its original
+/// exchange (a fanout, a topic pattern) receives it a second time. A letter
+/// from an unknown queue goes back to its original exchange and routing key.
 async fn replay_to_source(publisher: &Publisher, letter: &DeadLetter) -> Result<()> {
-    if letter.envelope.source_queue.is_empty() {
-        return replay_one(publisher, letter).await;
-    }
+    let envelope = &letter.envelope;
+    let (exchange, routing_key) = if envelope.source_queue.is_empty() {
+        (
+            envelope.original_exchange.as_str(),
+            envelope.original_routing_key.as_str(),
+        )
+    } else {
+        ("", envelope.source_queue.as_str())
+    };
     let empty = FieldTable::default();
     let original = letter.properties.headers().as_ref().unwrap_or(&empty);
     let clean = headers::without_bookkeeping(original, true);
     let properties = copy_properties(&letter.properties).with_headers(clean);
     publisher
-        .publish_raw("", &letter.envelope.source_queue, &letter.body, properties)
+        .publish_raw(exchange, routing_key, &letter.body, properties)
         .await
 }
 
