@@ -16,7 +16,10 @@ use lapin::types::{AMQPValue, FieldTable};
 use crate::envelope;
 use crate::error::{Error, Result};
 
-/// Options of one publish; see the [module docs](self).
+/// Options of one publish, for
+/// [`Publisher::publish_with`](crate::amqp::Publisher::publish_with). The
+/// consumer hands them back on [`Message`](crate::Message); header names
+/// the crate reserves ([`envelope::ALL`](crate::envelope::ALL)) are refused.
 #[derive(Debug, Clone, Default)]
 #[must_use = "options do nothing until given to `Publisher::publish_with`"]
 pub struct PublishOptions {
