@@ -23,6 +23,15 @@
 //! # }
 //! ```
 //!
+//! ## Keys
+//!
+//! A key is stored under its [`Display`](std::fmt::Display) rendering, in a
+//! hash tag: `item:{42}`. The rendering is percent-encoded inside the tag,
+//! so two different renderings never share an entry. Two keys that *render*
+//! the same are one entry, though: give `K` a `Display` that shows every
+//! part that tells keys apart (for a composite key, every field, with a
+//! separator that cannot appear inside one).
+//!
 //! ## The read path
 //!
 //! 1. **Local tier** (moka), if configured: a fresh entry is returned at once.
