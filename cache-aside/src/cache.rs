@@ -200,40 +200,9 @@ where
     /// open, and with the Redis error when the read fails: unlike
     /// `get_or_load`, there is no loader to fall back on.
     pub async fn get(&self, key: &K) -> Result<Option<V>> {
-        let inner = &self.inner;
-        let entry_key = inner.keys.entry(&key.to_string());
-        let span =
-            tracing::debug_span!("cache.peek", namespace = %inner.namespace, key = %entry_key);
-        async {
-            if let Some(local) = &inner.local
-                && let Some(entry) = local.0.get(&entry_key).await
-                && entry.is_fresh(now_ms())
-            {
-                bump(&inner.counters.hits_l1);
-                return Ok(entry.value);
-            }
-            if !inner.breaker.allow() {
-                bump(&inner.counters.redis_skipped);
-                return Err(Error::RedisUnavailable);
-            }
-            let seen = inner.coherence.sequence();
-            match inner.read(&entry_key).await {
-                Ok(Stored::Fresh(entry)) => {
-                    bump(&inner.counters.hits_l2);
-                    inner.fill_local(seen, &entry_key, &entry).await;
-                    Ok(entry.value)
-                }
-                Ok(Stored::Stale(_) | Stored::Missing) => Ok(None),
-                Err(error) => {
-                    if let Error::Redis(redis_error) = &error {
-                        inner.redis_failed(redis_error);
-                    }
-                    Err(error)
-                }
-            }
-        }
-        .instrument(span)
-        .await
+        // A batch of one: the same tiers, counters and errors.
+        let found = self.get_many(&[key]).await?;
+        Ok(found.into_iter().next().flatten())
     }
 
     /// Write-through: stores `value` for `key` in Redis, revokes any load in
